@@ -1,0 +1,21 @@
+# Decides FEDATTN_HAVE_CUDA / FEDATTN_HAVE_NCCL from FEDATTN_WITH_CUDA / FEDATTN_WITH_NCCL.
+# AUTO follows what LibTorch was built with (CUDA) and whether NCCL is installed.
+set(FEDATTN_HAVE_CUDA OFF)
+if(NOT FEDATTN_WITH_CUDA STREQUAL "OFF")
+  if(TARGET torch_cuda OR CUDA_FOUND OR TORCH_CUDA_LIBRARIES)
+    set(FEDATTN_HAVE_CUDA ON)
+  elseif(FEDATTN_WITH_CUDA STREQUAL "ON")
+    message(FATAL_ERROR "FEDATTN_WITH_CUDA=ON but LibTorch was built without CUDA")
+  endif()
+endif()
+
+set(FEDATTN_HAVE_NCCL OFF)
+if(FEDATTN_HAVE_CUDA AND NOT FEDATTN_WITH_NCCL STREQUAL "OFF")
+  find_package(NCCL)
+  if(NCCL_FOUND)
+    set(FEDATTN_HAVE_NCCL ON)
+  endif()
+endif()
+if(FEDATTN_WITH_NCCL STREQUAL "ON" AND NOT FEDATTN_HAVE_NCCL)
+  message(FATAL_ERROR "FEDATTN_WITH_NCCL=ON but no NCCL (or no CUDA LibTorch) was found")
+endif()
