@@ -217,7 +217,7 @@ absl::StatusOr<ShareKeysMessage> SecAggClient::ShareKeys(const NeighbourKeys& me
 }
 
 absl::StatusOr<MaskedInput> SecAggClient::MaskInput(const SharesForSite& message,
-                                                    std::span<const uint32_t> input) {
+                                                    std::vector<uint32_t> input) {
   if (stage_ != Stage::kMaskedInput) {
     return absl::FailedPreconditionError(
         absl::StrCat("secagg client: MaskInput in stage ", StageName(stage_)));
@@ -285,7 +285,7 @@ absl::StatusOr<MaskedInput> SecAggClient::MaskInput(const SharesForSite& message
   out.job_id = config_.job_id;
   out.round = config_.round;
   out.sender = self_;
-  out.masked.assign(input.begin(), input.end());
+  out.masked = std::move(input);  // masked in place: no copy of d words
   RETURN_IF_ERROR(ApplyMasks(streams, out.masked));
   // Neighbours that sent no shares never masked with us: their shares would not exist.
   for (auto it = neighbours_.begin(); it != neighbours_.end();) {

@@ -1,6 +1,9 @@
 #include "fedattn/secagg/masking.h"
 
 #include <bit>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 #include <cstring>
 #include <vector>
 
@@ -15,26 +18,65 @@ namespace {
 static_assert(std::endian::native == std::endian::little,
               "masks are little-endian keystream words read in place");
 
-// 64 KiB per stream and chunk: the accumulator, scratch and zero chunks stay in L2 while each
-// EVP_EncryptUpdate is long enough to amortise its call overhead (< 1%).
-constexpr size_t kChunkWords = 16384;
+// 16 KiB per stream and chunk: the accumulator, scratch and zero chunks (48 KiB) stay in L1/L2
+// while each EVP_EncryptUpdate is long enough to amortise its call overhead. Measured on the
+// 2-core EPYC VM: 4096 words ≈ 1.18× raw AES-CTR for 22 streams, 16384 words ≈ 1.6×.
+constexpr size_t kChunkWords = 4096;
 
-typedef uint32_t Vec4 __attribute__((vector_size(16)));
-
-// Compiled for AVX2 and baseline; the loader picks one (GCC target_clones, ifunc).
 template <bool kSubtract>
-__attribute__((target_clones("avx2", "default"))) void Combine(uint32_t* acc, const uint32_t* x,
-                                                                size_t n) {
+void CombineScalar(uint32_t* acc, const uint32_t* x, size_t n) {
+  for (size_t i = 0; i < n; ++i) acc[i] = kSubtract ? acc[i] - x[i] : acc[i] + x[i];
+}
+
+#if defined(__x86_64__)
+// Explicit vectors: GCC's -O2 cost model leaves the plain loop scalar or spills it.
+template <bool kSubtract>
+__attribute__((target("avx2"))) void CombineAvx2(uint32_t* acc, const uint32_t* x, size_t n) {
+  size_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    for (size_t j = 0; j < 32; j += 8) {
+      const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(acc + i + j));
+      const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + i + j));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(acc + i + j),
+                          kSubtract ? _mm256_sub_epi32(a, b) : _mm256_add_epi32(a, b));
+    }
+  }
+  CombineScalar<kSubtract>(acc + i, x + i, n - i);
+}
+
+template <bool kSubtract>
+void CombineSse2(uint32_t* acc, const uint32_t* x, size_t n) {
   size_t i = 0;
   for (; i + 16 <= n; i += 16) {
-    Vec4 a[4], b[4];
-    std::memcpy(a, acc + i, sizeof(a));
-    std::memcpy(b, x + i, sizeof(b));
-    for (int j = 0; j < 4; ++j) a[j] = kSubtract ? a[j] - b[j] : a[j] + b[j];
-    std::memcpy(acc + i, a, sizeof(a));
+    for (size_t j = 0; j < 16; j += 4) {
+      const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(acc + i + j));
+      const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x + i + j));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(acc + i + j),
+                       kSubtract ? _mm_sub_epi32(a, b) : _mm_add_epi32(a, b));
+    }
   }
-  for (; i < n; ++i) acc[i] = kSubtract ? acc[i] - x[i] : acc[i] + x[i];
+  CombineScalar<kSubtract>(acc + i, x + i, n - i);
 }
+
+bool HasAvx2() {
+  static const bool has = __builtin_cpu_supports("avx2");
+  return has;
+}
+
+template <bool kSubtract>
+void Combine(uint32_t* acc, const uint32_t* x, size_t n) {
+  if (HasAvx2()) {
+    CombineAvx2<kSubtract>(acc, x, n);
+  } else {
+    CombineSse2<kSubtract>(acc, x, n);
+  }
+}
+#else
+template <bool kSubtract>
+void Combine(uint32_t* acc, const uint32_t* x, size_t n) {
+  CombineScalar<kSubtract>(acc, x, n);
+}
+#endif
 
 const uint8_t* Zeros() {
   static const std::vector<uint8_t>* const zeros =

@@ -333,6 +333,7 @@ absl::StatusOr<AggregateResult> SecAggServer::FinishUnmask() {
   result.sum = std::move(sum_);
   result.contributors = Sorted(u3_);
   result.dropouts = dropouts_;
+  result.regenerated_masks = streams.size();
   self_seed_shares_.clear();
   mask_key_shares_.clear();
   stage_ = Stage::kDone;

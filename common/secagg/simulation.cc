@@ -114,16 +114,17 @@ absl::StatusOr<SimulationReport> RunSimulation(const SimulationOptions& options,
   ASSIGN_OR_RETURN(std::vector<SharesForSite> routed,
                    timed(report.server.stage[1], [&] { return server->FinishShareKeys(); }));
 
-  // Stage 2: masked input. One input buffer, reused: the server keeps only the running sum.
-  std::vector<uint32_t> buffer(config.vector_length);
+  // Stage 2: masked input. Each client masks its buffer in place and the server folds it into
+  // its running sum, so one vector is alive at a time. Filling the input is not timed.
   for (const SharesForSite& message : routed) {
     ClientState& state = clients.at(message.recipient);
     if (drops_at(message.recipient, Stage::kMaskedInput)) continue;
     state.ran[2] = true;
     state.received += WireSize(message);
+    std::vector<uint32_t> buffer(config.vector_length);
     RETURN_IF_ERROR(input(message.recipient, buffer));
     ASSIGN_OR_RETURN(MaskedInput reply, timed(state.seconds[2], [&] {
-                       return state.client->MaskInput(message, buffer);
+                       return state.client->MaskInput(message, std::move(buffer));
                      }));
     state.sent += WireSize(reply);
     server_received += WireSize(reply);

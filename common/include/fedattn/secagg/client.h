@@ -44,10 +44,11 @@ class SecAggClient {
   // Stage 1: checks the neighbours' keys and signatures, then shares s^SK and b among the
   // neighbourhood (t-of-(k+1)), each share sealed for its holder.
   [[nodiscard]] absl::StatusOr<ShareKeysMessage> ShareKeys(const NeighbourKeys& message);
-  // Stage 2: opens the shares received, then masks `input` (d words, already encoded):
-  // y = x + PRG(b) + Σ_{v in N∩U2} ±PRG(s_uv).
+  // Stage 2: opens the shares received, then masks `input` (d words, already encoded) in place
+  // and returns it inside the message, without a copy: y = x + PRG(b) + Σ_{v in N∩U2}
+  // ±PRG(s_uv). Pass the encoder's buffer with std::move; an lvalue is copied.
   [[nodiscard]] absl::StatusOr<MaskedInput> MaskInput(const SharesForSite& message,
-                                                      std::span<const uint32_t> input);
+                                                      std::vector<uint32_t> input);
   // Stage 3: reveals b-shares of surviving and s^SK-shares of dropped neighbours. May be called
   // again with a consistent request (a retransmission).
   [[nodiscard]] absl::StatusOr<UnmaskResponse> Unmask(const UnmaskRequest& message);

@@ -36,6 +36,7 @@ struct AggregateResult {
   std::vector<uint32_t> sum;          // Σ_{u in contributors} x_u mod 2^32
   std::vector<SiteId> contributors;   // U3, ascending
   std::vector<Dropout> dropouts;      // the failed sites, as data for the aggregation step
+  uint64_t regenerated_masks = 0;     // masks the server expanded: self + dropped pairwise
 };
 
 class SecAggServer {
