@@ -76,27 +76,44 @@ torch::Tensor EncoderLayerImpl::Lora(const torch::Tensor& x, absl::string_view t
   return at::mm(at::mm(input, a.t()), b.t()).mul_(lora.alpha() / static_cast<double>(lora.rank()));
 }
 
-torch::Tensor EncoderLayerImpl::Attention(const torch::Tensor& x, int64_t batch, const torch::Tensor& key_bias) {
+torch::Tensor EncoderLayerImpl::Attention(const torch::Tensor& x, int64_t batch, const torch::Tensor& key_bias,
+                                          bool cls_only) {
   const int64_t d = options.d_model(), heads = options.num_heads(), head_dim = d / heads;
-  const int64_t tokens = x.size(0) / batch;
-  torch::Tensor qkv = Linear(x, qkv_weight_, qkv_bias_);  // [N, 3D]
-  for (int64_t i = 0; i < 3; ++i) {
-    if (lora.Targets(kAttentionTargets[i])) qkv.narrow(1, i * d, d).add_(Lora(x, kAttentionTargets[i]));
+  const int64_t tokens = x.size(0) / batch, queries = cls_only ? 1 : tokens;
+  torch::Tensor q, k, v;
+  if (!cls_only) {
+    torch::Tensor qkv = Linear(x, qkv_weight_, qkv_bias_);  // [N, 3D]
+    for (int64_t i = 0; i < 3; ++i) {
+      if (lora.Targets(kAttentionTargets[i])) qkv.narrow(1, i * d, d).add_(Lora(x, kAttentionTargets[i]));
+    }
+    // [N, 3D] -> [3, B, H, T, Dh] -> three [B*H, T, Dh].
+    const torch::Tensor split = qkv.view({batch, tokens, 3, heads, head_dim}).permute({2, 0, 3, 1, 4});
+    q = split[0].reshape({batch * heads, tokens, head_dim});
+    k = split[1].reshape({batch * heads, tokens, head_dim});
+    v = split[2].reshape({batch * heads, tokens, head_dim});
+  } else {
+    // Queries for the first token only; keys and values for all.
+    const torch::Tensor first = x.view({batch, tokens, d}).select(1, 0);
+    torch::Tensor query = Linear(first, qkv_weight_.narrow(0, 0, d), qkv_bias_.narrow(0, 0, d));
+    if (lora.Targets("query")) query = query + Lora(first, "query");
+    torch::Tensor kv = Linear(x, qkv_weight_.narrow(0, d, 2 * d), qkv_bias_.narrow(0, d, 2 * d));  // [N, 2D]
+    for (int64_t i = 1; i < 3; ++i) {
+      if (lora.Targets(kAttentionTargets[i])) kv.narrow(1, (i - 1) * d, d).add_(Lora(x, kAttentionTargets[i]));
+    }
+    q = query.view({batch * heads, 1, head_dim});
+    const torch::Tensor split = kv.view({batch, tokens, 2, heads, head_dim}).permute({2, 0, 3, 1, 4});
+    k = split[0].reshape({batch * heads, tokens, head_dim});
+    v = split[1].reshape({batch * heads, tokens, head_dim});
   }
-  // [N, 3D] -> [3, B, H, T, Dh] -> three [B*H, T, Dh].
-  const torch::Tensor split = qkv.view({batch, tokens, 3, heads, head_dim}).permute({2, 0, 3, 1, 4});
-  const torch::Tensor q = split[0].reshape({batch * heads, tokens, head_dim});
-  const torch::Tensor k = split[1].reshape({batch * heads, tokens, head_dim});
-  const torch::Tensor v = split[2].reshape({batch * heads, tokens, head_dim});
   const double scale = 1.0 / std::sqrt(static_cast<double>(head_dim));
   torch::Tensor scores = key_bias.defined() ? at::baddbmm(key_bias, q, k.transpose(1, 2), 1.0, scale)
                                             : at::bmm(q, k.transpose(1, 2)).mul_(scale);
   torch::Tensor probs = at::softmax(scores, -1);
   if (options.attention_dropout() > 0) probs = at::dropout(probs, options.attention_dropout(), is_training());
   const torch::Tensor context = at::bmm(probs, v)
-                                    .view({batch, heads, tokens, head_dim})
+                                    .view({batch, heads, queries, head_dim})
                                     .permute({0, 2, 1, 3})
-                                    .reshape({batch * tokens, d});
+                                    .reshape({batch * queries, d});
   torch::Tensor out = Linear(context, out_weight_, out_bias_);
   if (lora.Targets("attention_output")) out = out + Lora(context, "attention_output");
   return out;
@@ -112,17 +129,20 @@ torch::Tensor EncoderLayerImpl::FeedForward(const torch::Tensor& x) {
   return out;
 }
 
-torch::Tensor EncoderLayerImpl::forward(const torch::Tensor& x, int64_t batch, const torch::Tensor& key_bias) {
+torch::Tensor EncoderLayerImpl::forward(const torch::Tensor& x, int64_t batch, const torch::Tensor& key_bias,
+                                        bool cls_only) {
   const double p = options.dropout(), eps = options.layer_norm_eps();
   const bool train = is_training();
+  // The residual stream: every token, or only each sequence's first.
+  const torch::Tensor residual = cls_only ? x.view({batch, x.size(0) / batch, x.size(1)}).select(1, 0) : x;
   if (options.norm_first()) {
-    torch::Tensor h = x + at::dropout(Attention(LayerNorm(x, attention_norm_weight_, attention_norm_bias_, eps),
-                                                batch, key_bias),
-                                      p, train);
+    torch::Tensor h = residual + at::dropout(Attention(LayerNorm(x, attention_norm_weight_, attention_norm_bias_, eps),
+                                                       batch, key_bias, cls_only),
+                                             p, train);
     return h + at::dropout(FeedForward(LayerNorm(h, ffn_norm_weight_, ffn_norm_bias_, eps)), p, train);
   }
-  torch::Tensor h = LayerNorm(x + at::dropout(Attention(x, batch, key_bias), p, train), attention_norm_weight_,
-                              attention_norm_bias_, eps);
+  torch::Tensor h = LayerNorm(residual + at::dropout(Attention(x, batch, key_bias, cls_only), p, train),
+                              attention_norm_weight_, attention_norm_bias_, eps);
   return LayerNorm(h + at::dropout(FeedForward(h), p, train), ffn_norm_weight_, ffn_norm_bias_, eps);
 }
 
@@ -158,6 +178,12 @@ void TextClassifierImpl::reset() {
 
 torch::Tensor TextClassifierImpl::encode(const torch::Tensor& input_ids, const torch::Tensor& token_type_ids,
                                          const torch::Tensor& attention_mask) {
+  const int64_t batch = input_ids.size(0), tokens = input_ids.size(1);
+  return Encode(input_ids, token_type_ids, attention_mask, false).view({batch, tokens, options_.text().encoder().d_model()});
+}
+
+torch::Tensor TextClassifierImpl::Encode(const torch::Tensor& input_ids, const torch::Tensor& token_type_ids,
+                                         const torch::Tensor& attention_mask, bool cls_only) {
   const TextClassifierOptions& text = options_.text();
   const EncoderOptions& encoder = text.encoder();
   const int64_t batch = input_ids.size(0), tokens = input_ids.size(1), d = encoder.d_model();
@@ -177,14 +203,18 @@ torch::Tensor TextClassifierImpl::encode(const torch::Tensor& input_ids, const t
                    .expand({batch, encoder.num_heads(), 1, tokens})
                    .reshape({batch * encoder.num_heads(), 1, tokens});
   }
-  for (const auto& layer : *layers_) x = layer->as<EncoderLayer>()->forward(x, batch, key_bias);
+  const size_t count = layers_->size();
+  for (size_t i = 0; i < count; ++i) {
+    x = layers_[i]->as<EncoderLayer>()->forward(x, batch, key_bias, cls_only && i + 1 == count);
+  }
+  if (cls_only && count == 0) x = x.view({batch, tokens, d}).select(1, 0);
   if (encoder.norm_first()) x = LayerNorm(x, final_norm_weight_, final_norm_bias_, encoder.layer_norm_eps());
-  return x.view({batch, tokens, d});
+  return x;
 }
 
 torch::Tensor TextClassifierImpl::forward(const Batch& batch) {
-  const torch::Tensor hidden = encode(batch.input_ids, batch.token_type_ids, batch.attention_mask);
-  const torch::Tensor cls = hidden.select(1, 0);
+  // The head reads [CLS] only, so the last layer computes [CLS] only.
+  const torch::Tensor cls = Encode(batch.input_ids, batch.token_type_ids, batch.attention_mask, /*cls_only=*/true);
   torch::Tensor pooled = at::tanh(Linear(cls, pooler_weight_, pooler_bias_));
   pooled = at::dropout(pooled, options_.text().encoder().dropout(), is_training());
   return Linear(pooled, classifier_weight_, classifier_bias_);
@@ -244,8 +274,12 @@ torch::Tensor TabularTransformerImpl::forward(const Batch& batch) {
   const int64_t tokens = 1 + options_.tabular().num_numeric() +
                          static_cast<int64_t>(options_.tabular().cardinalities().size());
   torch::Tensor x = at::cat(parts, 1).reshape({rows * tokens, d});
-  for (const auto& layer : *layers_) x = layer->as<EncoderLayer>()->forward(x, rows, torch::Tensor());
-  torch::Tensor cls = x.view({rows, tokens, d}).select(1, 0);
+  // Only [CLS] feeds the head: the last layer computes it alone (as the FT-Transformer paper does).
+  const size_t count = layers_->size();
+  for (size_t i = 0; i < count; ++i) {
+    x = layers_[i]->as<EncoderLayer>()->forward(x, rows, torch::Tensor(), i + 1 == count);
+  }
+  torch::Tensor cls = count == 0 ? x.view({rows, tokens, d}).select(1, 0) : x;
   if (encoder.norm_first()) cls = LayerNorm(cls, head_norm_weight_, head_norm_bias_, encoder.layer_norm_eps());
   return Linear(at::relu(cls), head_weight_, head_bias_);
 }

@@ -9,6 +9,7 @@
 #include <memory>
 
 #include <torch/nn/module.h>
+#include <torch/nn/modules/container/modulelist.h>
 #include <torch/nn/pimpl.h>
 #include <torch/types.h>
 
@@ -25,14 +26,16 @@ class EncoderLayerImpl : public torch::nn::Module {
   EncoderLayerImpl(const EncoderOptions& options, const LoraOptions& lora);
   void reset();
   // x: [batch * tokens, D]; key_bias: [batch * heads, 1, tokens] additive (0 or -inf for
-  // padding), or undefined when every token is real.
-  torch::Tensor forward(const torch::Tensor& x, int64_t batch, const torch::Tensor& key_bias);
+  // padding), or undefined when every token is real. Returns [batch * tokens, D], or with
+  // cls_only the first token of each sequence only, [batch, D]: what a last layer feeding a
+  // [CLS] head needs (keys and values still come from every token), for a fraction of the work.
+  torch::Tensor forward(const torch::Tensor& x, int64_t batch, const torch::Tensor& key_bias, bool cls_only = false);
 
   EncoderOptions options;
   LoraOptions lora;
 
  private:
-  torch::Tensor Attention(const torch::Tensor& x, int64_t batch, const torch::Tensor& key_bias);
+  torch::Tensor Attention(const torch::Tensor& x, int64_t batch, const torch::Tensor& key_bias, bool cls_only);
   torch::Tensor FeedForward(const torch::Tensor& x);
   torch::Tensor Lora(const torch::Tensor& x, absl::string_view target);
 
@@ -67,6 +70,10 @@ class TextClassifierImpl : public ModelImpl {
                        const torch::Tensor& attention_mask);
 
  private:
+  // Hidden states [B*T, D], or [B, D] for [CLS] only.
+  torch::Tensor Encode(const torch::Tensor& input_ids, const torch::Tensor& token_type_ids,
+                       const torch::Tensor& attention_mask, bool cls_only);
+
   torch::Tensor word_embeddings_, position_embeddings_, token_type_embeddings_;
   torch::Tensor embedding_norm_weight_, embedding_norm_bias_, final_norm_weight_, final_norm_bias_;
   torch::Tensor pooler_weight_, pooler_bias_, classifier_weight_, classifier_bias_;

@@ -1,0 +1,27 @@
+#include "train_command.h"
+
+#include <iostream>
+#include <memory>
+#include <string>
+
+#include "fedattn/models/central_training.h"
+
+namespace fedattn::agent {
+
+void AddTrainCommand(CLI::App& app) {
+  auto config = std::make_shared<std::string>();
+  CLI::App* train = app.add_subcommand("train", "Train one model centrally on one dataset (non-federated baseline)");
+  train->add_option("--config", *config, "Train config (YAML), e.g. configs/train/wdbc.yaml")
+      ->required()
+      ->check(CLI::ExistingFile);
+  train->callback([config] {
+    models::EnsurePassiveOpenMpWait();
+    auto result = models::RunCentralTraining(*config, std::cout);
+    if (!result.ok()) {
+      std::cerr << "fedattn-agent train: " << result.status().message() << "\n";
+      throw CLI::RuntimeError(1);
+    }
+  });
+}
+
+}  // namespace fedattn::agent
