@@ -96,7 +96,7 @@ def main():
                       "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", ""),
                       "parameters": sum(p.numel() for p in model.parameters()), "real_tokens": tokens,
                       "python_ms_per_step": round(1e3 * seconds / args.steps, 3),
-                      "tokens_per_s": round(tokens / seconds, 1)}))
+                      "tokens_per_s": round(tokens * args.steps / seconds, 1)}))
 
 
 if __name__ == "__main__":

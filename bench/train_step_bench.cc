@@ -119,7 +119,8 @@ int main(int argc, char** argv) {
                    R"({"model": "%s", "padding": "%s", "batch": %d, "seq": %d, "threads": %d, "omp_wait_policy": "%s", )"
                    R"("parameters": %d, "real_tokens": %d, "cpp_ms_per_step": %.3f, "tokens_per_s": %.1f})",
                    args.model, args.padding, args.batch, args.seq, at::get_num_threads(), wait ? wait : "",
-                   (*trainer)->flat().params().numel(), tokens, ms, static_cast<double>(tokens) / seconds)
+                   (*trainer)->flat().params().numel(), tokens, ms,
+                   static_cast<double>(tokens * args.steps) / seconds)
             << std::endl;
   return 0;
 }

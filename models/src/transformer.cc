@@ -86,11 +86,16 @@ torch::Tensor EncoderLayerImpl::Attention(const torch::Tensor& x, int64_t batch,
     for (int64_t i = 0; i < 3; ++i) {
       if (lora.Targets(kAttentionTargets[i])) qkv.narrow(1, i * d, d).add_(Lora(x, kAttentionTargets[i]));
     }
-    // [N, 3D] -> [3, B, H, T, Dh] -> three [B*H, T, Dh].
-    const torch::Tensor split = qkv.view({batch, tokens, 3, heads, head_dim}).permute({2, 0, 3, 1, 4});
-    q = split[0].reshape({batch * heads, tokens, head_dim});
-    k = split[1].reshape({batch * heads, tokens, head_dim});
-    v = split[2].reshape({batch * heads, tokens, head_dim});
+    // [N, 3D] -> [3, B*H, T, Dh] in one copy, then unbind: views, and a backward that is one stack
+    // (indexing with select would make three full-size zero-filled gradients instead).
+    const std::vector<torch::Tensor> split = qkv.view({batch, tokens, 3, heads, head_dim})
+                                                 .permute({2, 0, 3, 1, 4})
+                                                 .contiguous()
+                                                 .view({3, batch * heads, tokens, head_dim})
+                                                 .unbind(0);
+    q = split[0];
+    k = split[1];
+    v = split[2];
   } else {
     // Queries for the first token only; keys and values for all.
     const torch::Tensor first = x.view({batch, tokens, d}).select(1, 0);
@@ -101,9 +106,13 @@ torch::Tensor EncoderLayerImpl::Attention(const torch::Tensor& x, int64_t batch,
       if (lora.Targets(kAttentionTargets[i])) kv.narrow(1, (i - 1) * d, d).add_(Lora(x, kAttentionTargets[i]));
     }
     q = query.view({batch * heads, 1, head_dim});
-    const torch::Tensor split = kv.view({batch, tokens, 2, heads, head_dim}).permute({2, 0, 3, 1, 4});
-    k = split[0].reshape({batch * heads, tokens, head_dim});
-    v = split[1].reshape({batch * heads, tokens, head_dim});
+    const std::vector<torch::Tensor> split = kv.view({batch, tokens, 2, heads, head_dim})
+                                                 .permute({2, 0, 3, 1, 4})
+                                                 .contiguous()
+                                                 .view({2, batch * heads, tokens, head_dim})
+                                                 .unbind(0);
+    k = split[0];
+    v = split[1];
   }
   const double scale = 1.0 / std::sqrt(static_cast<double>(head_dim));
   torch::Tensor scores = key_bias.defined() ? at::baddbmm(key_bias, q, k.transpose(1, 2), 1.0, scale)
