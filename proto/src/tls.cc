@@ -49,11 +49,14 @@ absl::StatusOr<TlsIdentity> LoadTlsIdentity(const TlsFiles& files) {
   auto info = crypto::InspectCertificate(cert->get());
   if (!info.ok()) return InFile(files.cert, info.status());
   identity.info = *std::move(info);
-  // An expired certificate is reported by the peer's refusal (and by the agent's diagnosis),
-  // so only the chain is checked here, at a time inside the certificate's own window.
-  const absl::Status chain = crypto::VerifyCertificate(cert->get(), ca->get(), identity.info.not_before + absl::Seconds(1));
+  // An expired certificate is reported by the peer's refusal (and by the agent's diagnosis), so
+  // only the chain is checked here, at a moment inside both the certificate's and the CA's window.
+  auto ca_info = crypto::InspectCertificate(ca->get());
+  if (!ca_info.ok()) return InFile(files.ca_cert, ca_info.status());
+  const absl::Time when = std::max(identity.info.not_before, ca_info->not_before) + absl::Seconds(1);
+  const absl::Status chain = crypto::VerifyCertificate(cert->get(), ca->get(), when);
   if (!chain.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(files.cert.string(), " was not issued by the CA in ",
+    return absl::InvalidArgumentError(absl::StrCat(files.cert.string(), " cannot be verified against the CA in ",
                                                    files.ca_cert.string(), ": ", chain.message()));
   }
   if (!files.crl_dir.empty() && !std::filesystem::is_directory(files.crl_dir)) {
@@ -84,7 +87,7 @@ std::shared_ptr<grpc::Channel> MakeChannel(const TlsIdentity& identity, const st
   // The coordinator is reached by address but must prove it is the party named in our kit.
   args.SetSslTargetNameOverride(server_name);
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 500);
-  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 10000);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 5000);  // the agent adds its own backoff on top
   args.SetMaxReceiveMessageSize(16 * 1024 * 1024);
   return grpc::CreateCustomChannel(address, grpc::experimental::TlsCredentials(options), args);
 }

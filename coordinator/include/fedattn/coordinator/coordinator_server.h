@@ -1,0 +1,46 @@
+// A running coordinator: state opened from the state directory, the site and admin services
+// served over mutual TLS.
+#pragma once
+
+#include <grpcpp/server.h>
+
+#include <memory>
+
+#include "absl/status/statusor.h"
+#include "fedattn/common/clock.h"
+#include "fedattn/coordinator/admin_service.h"
+#include "fedattn/coordinator/coordinator_options.h"
+#include "fedattn/coordinator/site_registry.h"
+#include "fedattn/coordinator/site_service.h"
+#include "fedattn/coordinator/task_board.h"
+
+namespace fedattn::coordinator {
+
+class CoordinatorServer {
+ public:
+  // Opens the state, loads the TLS identity (which must be a coordinator certificate named
+  // options.name) and starts serving. `clock` must outlive the server.
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<CoordinatorServer>> Start(CoordinatorOptions options,
+                                                                                const Clock* clock);
+  ~CoordinatorServer();
+
+  // The bound port (useful when listening on port 0).
+  int port() const { return port_; }
+  // Blocks until Shutdown() is called from another thread.
+  void Wait();
+  // Stops accepting calls, ends long polls, waits up to `grace` for calls in flight. Idempotent.
+  void Shutdown(absl::Duration grace = absl::Seconds(2));
+
+ private:
+  CoordinatorServer() = default;
+
+  CoordinatorOptions options_;
+  std::unique_ptr<SiteRegistry> registry_;
+  TaskBoard tasks_;
+  std::unique_ptr<SiteServiceImpl> site_service_;
+  std::unique_ptr<AdminServiceImpl> admin_service_;
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+};
+
+}  // namespace fedattn::coordinator

@@ -1,0 +1,55 @@
+#include "fedattn/coordinator/coordinator_server.h"
+
+#include <grpcpp/server_builder.h>
+
+#include "absl/strings/str_cat.h"
+#include "fedattn/common/status_macros.h"
+#include "fedattn/rpc/tls.h"
+#include "fedattn/common/logging.h"
+
+namespace fedattn::coordinator {
+
+absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(CoordinatorOptions options,
+                                                                            const Clock* clock) {
+  RETURN_IF_ERROR(options.Validate());
+  ASSIGN_OR_RETURN(rpc::TlsIdentity identity, rpc::LoadTlsIdentity(options.tls));
+  if (identity.info.role != crypto::PartyRole::kCoordinator || identity.info.name != options.name) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        options.tls.cert.string(), " is the certificate of ", crypto::RoleName(identity.info.role), " '",
+        identity.info.name, "', not of coordinator '", options.name, "'"));
+  }
+  std::unique_ptr<CoordinatorServer> server(new CoordinatorServer());
+  server->options_ = std::move(options);
+  ASSIGN_OR_RETURN(server->registry_, SiteRegistry::Open(server->options_.state_dir));
+  server->site_service_ =
+      std::make_unique<SiteServiceImpl>(&server->options_, server->registry_.get(), &server->tasks_, clock);
+  server->admin_service_ =
+      std::make_unique<AdminServiceImpl>(&server->options_, server->registry_.get(), clock, clock->Now());
+
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(server->options_.listen, rpc::MakeServerCredentials(identity), &server->port_);
+  builder.RegisterService(server->site_service_.get());
+  builder.RegisterService(server->admin_service_.get());
+  builder.SetMaxReceiveMessageSize(16 * 1024 * 1024);  // chunks are at most 4 MiB
+  server->server_ = builder.BuildAndStart();
+  if (server->server_ == nullptr || server->port_ == 0) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", server->options_.listen,
+                                               " (address in use, or not an address of this machine?)"));
+  }
+  spdlog::info("coordinator '{}' listening on {} (port {}), state in {}", server->options_.name,
+               server->options_.listen, server->port_, server->options_.state_dir.string());
+  return server;
+}
+
+CoordinatorServer::~CoordinatorServer() { Shutdown(); }
+
+void CoordinatorServer::Wait() {
+  if (server_) server_->Wait();
+}
+
+void CoordinatorServer::Shutdown(absl::Duration grace) {
+  tasks_.Close();
+  if (server_) server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
+}
+
+}  // namespace fedattn::coordinator

@@ -1,0 +1,128 @@
+// fedattn-agent: a site's agent. Dials out to the coordinator, trains on the site's data, and
+// sends back protected updates.
+//
+//   fedattn-agent --config site.yaml            run the agent
+//   fedattn-agent check --config site.yaml      check the kit and the connection, then exit
+#include <string.h>
+
+#include <iostream>
+
+#include "CLI/CLI.hpp"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "fedattn/agent/agent.h"
+#include "fedattn/agent/agent_options.h"
+#include "fedattn/agent/coordinator_link.h"
+#include "fedattn/common/logging.h"
+#include "fedattn/common/stop_signal.h"
+#include "fedattn/config.h"
+#include "fedattn/rpc/grpc_logging.h"
+#include "fedattn/rpc/connection_probe.h"
+
+namespace {
+
+using fedattn::agent::AgentOptions;
+
+// Loads site.yaml and the TLS identity, and checks they belong together.
+absl::StatusOr<std::pair<AgentOptions, fedattn::rpc::TlsIdentity>> LoadSite(const std::string& config_path,
+                                                                           const std::string& coordinator) {
+  auto options = fedattn::agent::LoadAgentOptions(config_path);
+  if (!options.ok()) return options.status();
+  if (!coordinator.empty()) options->coordinator.address = coordinator;
+  auto identity = fedattn::rpc::LoadTlsIdentity(options->tls);
+  if (!identity.ok()) return identity.status();
+  if (identity->info.role != fedattn::crypto::PartyRole::kSite) {
+    return absl::InvalidArgumentError(absl::StrCat(options->tls.cert.string(), " is the certificate of ",
+                                                   fedattn::crypto::RoleName(identity->info.role), " '",
+                                                   identity->info.name, "', not of a site"));
+  }
+  if (identity->info.name != options->site_name) {
+    return absl::InvalidArgumentError(absl::StrCat(config_path, ": site.name is '", options->site_name,
+                                                   "' but the certificate ", options->tls.cert.string(),
+                                                   " is for site '", identity->info.name, "'"));
+  }
+  if (identity->info.not_after < absl::Now()) {
+    spdlog::warn("the site certificate {} expired on {}; the coordinator will refuse it",
+                 options->tls.cert.string(), absl::FormatTime(identity->info.not_after));
+  }
+  return std::make_pair(*std::move(options), *std::move(identity));
+}
+
+int RunAgent(const std::string& config_path, const std::string& coordinator) {
+  auto site = LoadSite(config_path, coordinator);
+  if (!site.ok()) {
+    spdlog::error("{}", site.status().message());
+    return 2;
+  }
+  fedattn::agent::GrpcCoordinatorLink link(&site->second, site->first.coordinator);
+  fedattn::agent::Agent agent(site->first, &link);
+  const fedattn::StopSignalWatcher watcher([&](int signal) {
+    spdlog::info("received {}, stopping", strsignal(signal));
+    agent.Stop();
+  });
+  const absl::Status status = agent.Run();
+  return status.ok() ? 0 : 1;
+}
+
+int Check(const std::string& config_path, const std::string& coordinator) {
+  auto site = LoadSite(config_path, coordinator);
+  if (!site.ok()) {
+    std::cerr << "config:      FAILED: " << site.status().message() << "\n";
+    return 1;
+  }
+  const auto& [options, identity] = *site;
+  std::cout << "config:      ok (" << config_path << ")\n";
+  std::cout << "identity:    site '" << identity.info.name << "' of federation '" << identity.info.federation
+            << "', certificate " << identity.info.fingerprint.substr(0, 16) << "…, valid until "
+            << absl::FormatTime("%Y-%m-%d", identity.info.not_after, absl::UTCTimeZone()) << "\n";
+  const absl::Status probe = fedattn::rpc::ProbeConnection(identity, options.coordinator.address, options.coordinator.name);
+  if (!probe.ok()) {
+    std::cerr << "connection:  FAILED: " << probe.message() << "\n";
+    return 1;
+  }
+  std::cout << "connection:  ok (mutual TLS with '" << options.coordinator.name << "' at "
+            << options.coordinator.address << ")\n";
+  fedattn::agent::GrpcCoordinatorLink link(&identity, options.coordinator);
+  fedattn::agent::Agent agent(options, &link);
+  auto registered = agent.RegisterOnce();
+  if (!registered.ok()) {
+    std::cerr << "register:    FAILED: " << registered.status().message() << "\n";
+    return 1;
+  }
+  std::cout << "register:    ok (coordinator FedAttn " << registered->coordinator_version() << ")\n";
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app("FedAttn site agent: trains on this site's data for the federation", "fedattn-agent");
+  app.set_version_flag("--version", "fedattn-agent " FEDATTN_VERSION);
+  std::string config_path, coordinator, log_level = "info";
+  app.add_option("--config", config_path, "The site kit's site.yaml")->check(CLI::ExistingFile);
+  app.add_option("--coordinator", coordinator, "Dial this host:port instead of the kit's address");
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error or off")->capture_default_str();
+
+  std::string check_config;
+  CLI::App* check = app.add_subcommand("check", "Check the site kit and the connection to the coordinator");
+  check->add_option("--config", check_config, "The site kit's site.yaml")->required()->check(CLI::ExistingFile);
+  app.require_subcommand(0, 1);
+  CLI11_PARSE(app, argc, argv);
+
+  if (const absl::Status status = fedattn::InitLogging("agent", log_level); !status.ok()) {
+    std::cerr << "fedattn-agent: " << status.message() << "\n";
+    return 2;
+  }
+  fedattn::rpc::RouteGrpcLogsToSpdlog();
+  try {
+    if (check->parsed()) return Check(check_config, coordinator);
+    if (config_path.empty()) {
+      std::cerr << "fedattn-agent: --config is required (run with --help for usage)\n";
+      return 2;
+    }
+    return RunAgent(config_path, coordinator);
+  } catch (const std::exception& e) {
+    spdlog::critical("unexpected error: {}", e.what());
+    return 1;
+  }
+}
