@@ -3,6 +3,7 @@
 //
 //   fedattn-agent --config site.yaml            run the agent
 //   fedattn-agent check --config site.yaml      check the kit and the connection, then exit
+//   fedattn-agent train --config train.yaml     train one model centrally (the baseline)
 #include <string.h>
 
 #include <iostream>
@@ -18,6 +19,7 @@
 #include "fedattn/config.h"
 #include "fedattn/rpc/grpc_logging.h"
 #include "fedattn/rpc/connection_probe.h"
+#include "train_command.h"
 
 namespace {
 
@@ -106,14 +108,17 @@ int main(int argc, char** argv) {
   std::string check_config;
   CLI::App* check = app.add_subcommand("check", "Check the site kit and the connection to the coordinator");
   check->add_option("--config", check_config, "The site kit's site.yaml")->required()->check(CLI::ExistingFile);
+  fedattn::agent::AddTrainCommand(app);
   app.require_subcommand(0, 1);
+  // Logging is set up before any subcommand's callback runs.
+  app.parse_complete_callback([&] {
+    const absl::Status status = fedattn::InitLogging("agent", log_level);
+    if (!status.ok()) throw CLI::ValidationError("--log-level", std::string(status.message()));
+    fedattn::rpc::RouteGrpcLogsToSpdlog();
+  });
   CLI11_PARSE(app, argc, argv);
+  if (app.got_subcommand("train")) return 0;  // its callback has run
 
-  if (const absl::Status status = fedattn::InitLogging("agent", log_level); !status.ok()) {
-    std::cerr << "fedattn-agent: " << status.message() << "\n";
-    return 2;
-  }
-  fedattn::rpc::RouteGrpcLogsToSpdlog();
   try {
     if (check->parsed()) return Check(check_config, coordinator);
     if (config_path.empty()) {
