@@ -65,14 +65,7 @@ std::vector<double> DefaultRdpOrders() {
 absl::Status AccountantOptions::Validate() const { return ValidateOrders(orders); }
 
 absl::Status GaussianSteps::Validate() const {
-  if (!(sampling_rate >= 0.0 && sampling_rate <= 1.0)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("sampling rate must be in [0, 1], got ", sampling_rate));
-  }
-  if (!(noise_multiplier > 0.0 && std::isfinite(noise_multiplier))) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("noise multiplier must be positive and finite, got ", noise_multiplier));
-  }
+  RETURN_IF_ERROR(ValidateSubsampledGaussian(sampling_rate, noise_multiplier));
   if (steps < 0) return absl::InvalidArgumentError(absl::StrCat("steps must be >= 0, got ", steps));
   return absl::OkStatus();
 }

@@ -8,6 +8,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "fedattn/common/status_macros.h"
 
 namespace fedattn::dp {
 namespace {
@@ -159,8 +160,7 @@ absl::StatusOr<double> LogAFractionalOrder(double q, double sigma, double alpha)
 
 }  // namespace
 
-absl::StatusOr<double> SubsampledGaussianRdp(double sampling_rate, double noise_multiplier,
-                                             double order) {
+absl::Status ValidateSubsampledGaussian(double sampling_rate, double noise_multiplier) {
   if (!(sampling_rate >= 0.0 && sampling_rate <= 1.0)) {
     return absl::InvalidArgumentError(
         absl::StrCat("sampling rate must be in [0, 1], got ", sampling_rate));
@@ -169,6 +169,12 @@ absl::StatusOr<double> SubsampledGaussianRdp(double sampling_rate, double noise_
     return absl::InvalidArgumentError(
         absl::StrCat("noise multiplier must be positive and finite, got ", noise_multiplier));
   }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<double> SubsampledGaussianRdp(double sampling_rate, double noise_multiplier,
+                                             double order) {
+  RETURN_IF_ERROR(ValidateSubsampledGaussian(sampling_rate, noise_multiplier));
   if (!(order > 1.0 && order <= kMaxRdpOrder)) {
     return absl::InvalidArgumentError(
         absl::StrCat("RDP order must be in (1, ", kMaxRdpOrder, "], got ", order));

@@ -21,6 +21,9 @@ namespace fedattn::dp {
 // Largest order accepted anywhere in the accountant (cost of an integer order grows linearly).
 inline constexpr double kMaxRdpOrder = 1e5;
 
+// INVALID_ARGUMENT unless 0 <= sampling_rate <= 1 and noise_multiplier is positive and finite.
+[[nodiscard]] absl::Status ValidateSubsampledGaussian(double sampling_rate, double noise_multiplier);
+
 // RDP ε(α) of ONE step of the subsampled Gaussian with sampling rate `sampling_rate` (q) and
 // noise multiplier `noise_multiplier` (σ) at order `order` (α).
 // REQUIRES: 0 <= q <= 1, σ > 0 and finite, 1 < α <= kMaxRdpOrder; otherwise InvalidArgument.
