@@ -21,6 +21,9 @@ void AddTrainCommand(CLI::App& app) {
       std::cerr << "fedattn-agent train: " << result.status().message() << "\n";
       throw CLI::RuntimeError(1);
     }
+    // Training ran inside parse(); end the program here (CLI11_PARSE returns 0) rather than fall
+    // through to the agent's own start-up.
+    throw CLI::Success();
   });
 }
 

@@ -152,13 +152,18 @@ absl::StatusOr<FlatParameters> FlatParameters::Create(torch::nn::Module& module)
     const auto options = params[0].options().requires_grad(false);
     flat.params_ = torch::empty({total}, options);
     flat.grads_ = torch::zeros({total}, options);
-    flat.decay_mask_ = torch::zeros({total}, options);
     int64_t offset = 0;
     for (torch::Tensor& p : params) {
       const int64_t n = p.numel();
       torch::Tensor view = flat.params_.narrow(0, offset, n);
       view.copy_(p.detach().reshape({n}));
-      if (p.dim() >= 2) flat.decay_mask_.narrow(0, offset, n).fill_(1.0);
+      if (p.dim() >= 2) {
+        if (!flat.decay_ranges_.empty() && flat.decay_ranges_.back().first + flat.decay_ranges_.back().second == offset) {
+          flat.decay_ranges_.back().second += n;
+        } else {
+          flat.decay_ranges_.emplace_back(offset, n);
+        }
+      }
       p.set_data(view.view(p.sizes()));
       p.mutable_grad() = flat.grads_.narrow(0, offset, n).view(p.sizes());
       flat.views_.push_back(p);
@@ -184,7 +189,8 @@ FlatAdamW::FlatAdamW(FlatParameters* flat, const AdamWOptions& options)
     : flat_(flat),
       options_(options),
       exp_avg_(torch::zeros_like(flat->params())),
-      exp_avg_sq_(torch::zeros_like(flat->params())) {}
+      exp_avg_sq_(torch::zeros_like(flat->params())),
+      denom_(torch::empty_like(flat->params())) {}
 
 void FlatAdamW::Step(double lr) {
   torch::NoGradGuard no_grad;
@@ -194,11 +200,13 @@ void FlatAdamW::Step(double lr) {
   const double correction2 = 1.0 - std::pow(beta2, static_cast<double>(steps_));
   const torch::Tensor& p = flat_->params();
   const torch::Tensor& g = flat_->grads();
-  if (options_.weight_decay() > 0) p.addcmul_(p, flat_->decay_mask(), -lr * options_.weight_decay());
+  if (options_.weight_decay() > 0) {
+    for (const auto& [offset, count] : flat_->decay_ranges()) p.narrow(0, offset, count).mul_(1.0 - lr * options_.weight_decay());
+  }
   exp_avg_.mul_(beta1).add_(g, 1.0 - beta1);
   exp_avg_sq_.mul_(beta2).addcmul_(g, g, 1.0 - beta2);
-  const torch::Tensor denom = exp_avg_sq_.sqrt().div_(std::sqrt(correction2)).add_(options_.eps());
-  p.addcdiv_(exp_avg_, denom, -lr / correction1);
+  at::sqrt_out(denom_, exp_avg_sq_).div_(std::sqrt(correction2)).add_(options_.eps());
+  p.addcdiv_(exp_avg_, denom_, -lr / correction1);
 }
 
 torch::Tensor ComputeLoss(const torch::Tensor& logits, const torch::Tensor& labels, bool regression, bool per_example) {

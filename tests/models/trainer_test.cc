@@ -92,7 +92,8 @@ TEST(TrainerTest, ParametersAndGradientsLiveInFlatBuffers) {
   for (const auto& p : trainer->model().parameters()) EXPECT_TRUE(torch::all(p.eq(0.25)).item<bool>());
 }
 
-// The fused flat AdamW takes the same steps as LibTorch's AdamW.
+// The fused flat AdamW takes the same steps as LibTorch's AdamW with weight decay on the matrix
+// and none on the bias.
 TEST(TrainerTest, FlatAdamWMatchesTorchAdamW) {
   torch::manual_seed(0);
   torch::nn::Linear a(4, 3), b(4, 3);
@@ -103,8 +104,13 @@ TEST(TrainerTest, FlatAdamWMatchesTorchAdamW) {
   }
   auto flat = FlatParameters::Create(*a);
   ASSERT_TRUE(flat.ok()) << flat.status();
-  FlatAdamW ours(&*flat, AdamWOptions().lr(0.1).weight_decay(0));
-  torch::optim::AdamW theirs(b->parameters(), torch::optim::AdamWOptions(0.1).weight_decay(0));
+  FlatAdamW ours(&*flat, AdamWOptions().lr(0.1).weight_decay(0.05));
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  groups.emplace_back(std::vector<torch::Tensor>{b->weight},
+                      std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(0.1).weight_decay(0.05)));
+  groups.emplace_back(std::vector<torch::Tensor>{b->bias},
+                      std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(0.1).weight_decay(0)));
+  torch::optim::AdamW theirs(groups, torch::optim::AdamWOptions(0.1));
   const torch::Tensor x = torch::randn({8, 4});
   for (int step = 0; step < 5; ++step) {
     flat->ZeroGrad();

@@ -83,14 +83,17 @@ class FlatParameters {
 
   const torch::Tensor& params() const { return params_; }  // [P] float32
   const torch::Tensor& grads() const { return grads_; }    // [P] float32
-  const torch::Tensor& decay_mask() const { return decay_mask_; }  // 1 where weight decay applies
+  // [offset, offset + count) ranges of params() that take weight decay (matrices, not biases or
+  // norms), adjacent ones merged.
+  const std::vector<std::pair<int64_t, int64_t>>& decay_ranges() const { return decay_ranges_; }
   const std::vector<TensorSpec>& layout() const { return layout_; }
   void ZeroGrad() { grads_.zero_(); }
   // True while every parameter's .grad() is still a view of grads() (autograd accumulates in place).
   bool GradsBound() const;
 
  private:
-  torch::Tensor params_, grads_, decay_mask_;
+  torch::Tensor params_, grads_;
+  std::vector<std::pair<int64_t, int64_t>> decay_ranges_;
   std::vector<TensorSpec> layout_;
   std::vector<torch::Tensor> views_;
 };
@@ -105,7 +108,7 @@ class FlatAdamW {
  private:
   FlatParameters* flat_;
   AdamWOptions options_;
-  torch::Tensor exp_avg_, exp_avg_sq_;
+  torch::Tensor exp_avg_, exp_avg_sq_, denom_;  // denom_: scratch, kept to avoid a large allocation per step
   int64_t steps_ = 0;
 };
 
