@@ -5,6 +5,8 @@
 #include <random>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
+#include "fedattn/coordinator/strategy/aggregation_kernel.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -40,7 +42,7 @@ TEST(FedAvgTest, EqualsHandComputedWeightedMean) {
 
 TEST(FedAvgTest, StreamingEqualsAllAtOnceOnManyBlocks) {
   // Larger than several kernel blocks with a ragged tail.
-  const std::size_t n = 5 * 1024 + 37;
+  const std::size_t n = 3 * kAggregationBlock + 37;
   std::mt19937 rng(7);
   std::normal_distribution<float> normal;
   std::vector<std::vector<float>> updates(6, std::vector<float>(n));
@@ -122,10 +124,11 @@ TEST(FedAvgTest, RejectsMismatchedLengthNamingTheSite) {
 }
 
 TEST(FedAvgTest, NonFiniteUpdateBecomesAFailureRowAndDoesNotPoison) {
-  const std::size_t n = 3000;  // the NaN sits in a later block than the first
+  const std::size_t n = 2 * kAggregationBlock + 5;  // the NaN sits in a later block
+  const std::size_t nan_at = kAggregationBlock + 3;
   std::vector<float> a(n, 1.0f);
   std::vector<float> bad(n, 5.0f);
-  bad[2500] = std::numeric_limits<float>::quiet_NaN();
+  bad[nan_at] = std::numeric_limits<float>::quiet_NaN();
   std::vector<float> inf(n, 5.0f);
   inf[0] = std::numeric_limits<float>::infinity();
   std::vector<float> c(n, 3.0f);
@@ -135,12 +138,12 @@ TEST(FedAvgTest, NonFiniteUpdateBecomesAFailureRowAndDoesNotPoison) {
     ASSERT_TRUE(fedavg->Begin(1, n).ok());
     if (bad_first) {
       EXPECT_THAT(fedavg->Accumulate({"nan-site", 1, bad, {}}).message(),
-                  HasSubstr("site nan-site: update holds NaN or Inf at index 2500"));
+                  HasSubstr(absl::StrCat("site nan-site: update holds NaN or Inf at index ", nan_at)));
     }
     ASSERT_TRUE(fedavg->Accumulate({"a", 1, a, {}}).ok());
     if (!bad_first) {
       EXPECT_THAT(fedavg->Accumulate({"nan-site", 1, bad, {}}).message(),
-                  HasSubstr("site nan-site: update holds NaN or Inf at index 2500"));
+                  HasSubstr(absl::StrCat("site nan-site: update holds NaN or Inf at index ", nan_at)));
     }
     EXPECT_THAT(fedavg->Accumulate({"inf-site", 1, inf, {}}).message(),
                 HasSubstr("site inf-site: update holds NaN or Inf at index 0"));

@@ -12,8 +12,11 @@ namespace {
 constexpr std::size_t kLanes = 16;
 static_assert(kAggregationBlock % kLanes == 0);
 
-// One full block. The running sum lives in a stack buffer (L1) so that a block going non-finite
-// never reaches acc; acc is touched once per block (read unless overwriting, then written).
+// One full block. The running sum lives in a stack buffer (L1/L2) so that a block going
+// non-finite never reaches acc; acc is touched once per block (read unless overwriting, then
+// written). Blocks of 32 KiB measured fastest here (bench/aggregation_bench): each update is
+// read in runs of 8 pages, so the hardware prefetchers, which stop at 4 KiB page boundaries,
+// restart less often than with one-page blocks (5.3 GB/s at 4 KiB vs 9.5 GB/s at 32 KiB).
 bool FullBlock(float* acc, std::span<const float* const> updates, std::span<const float> weights,
                std::size_t start, bool overwrite) {
   alignas(64) float tmp[kAggregationBlock];

@@ -14,7 +14,7 @@ namespace fedattn::coordinator::strategy {
 // Returns the start of that block, or acc.size() when every block was written.
 // REQUIRES: updates.size() == weights.size(); each updates[k] points at >= acc.size() floats
 // that do not overlap acc.
-inline constexpr std::size_t kAggregationBlock = 1024;
+inline constexpr std::size_t kAggregationBlock = 8192;  // floats; 32 KiB of running sum
 std::size_t FusedWeightedSum(std::span<float> acc, std::span<const float* const> updates,
                              std::span<const float> weights, std::size_t begin, bool overwrite);
 
