@@ -386,6 +386,14 @@ absl::StatusOr<Metrics> Trainer::Evaluate(const Batch& data) {
 }
 
 absl::StatusOr<TrainResult> Trainer::Fit(const Batch& train, const Batch& validation) {
+  try {
+    return FitImpl(train, validation);
+  } catch (const c10::Error& e) {
+    return FromTorch(e, "training");
+  }
+}
+
+absl::StatusOr<TrainResult> Trainer::FitImpl(const Batch& train, const Batch& validation) {
   const int64_t n = train.size();
   if (n == 0) return absl::InvalidArgumentError("the training split is empty");
   const int64_t batches = (n + options_.batch_size() - 1) / options_.batch_size();

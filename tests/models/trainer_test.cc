@@ -136,6 +136,22 @@ TEST(TrainerTest, LossFallsOnALearnableTabularTask) {
   EXPECT_THAT(progress.str(), HasSubstr("| validation loss"));
 }
 
+TEST(TrainerTest, RegressionHeadLearnsALinearTarget) {
+  ModelOptions options = TinyTabular();
+  options.tabular().regression(true);
+  auto trainer = MakeTrainer(options, Quick().epochs(20));
+  auto data = [](uint64_t seed) {
+    Batch batch = LinearTask(256, seed);
+    batch.labels = 2.0 * batch.numeric.select(1, 0) - batch.numeric.select(1, 2);
+    return batch;
+  };
+  auto result = trainer->Fit(data(1), data(2));
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_TRUE(result->validation.regression);
+  EXPECT_GT(result->validation.r2, 0.9);
+  EXPECT_LT(result->validation.rmse, 0.7);
+}
+
 TEST(TrainerTest, LossFallsOnALearnableTextTask) {
   auto trainer = MakeTrainer(TinyText(), Quick().epochs(20));
   auto result = trainer->Fit(TokenTask(128), TokenTask(64));

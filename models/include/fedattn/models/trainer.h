@@ -188,6 +188,7 @@ class Trainer {
  private:
   Trainer(std::shared_ptr<ModelImpl> model, TrainerOptions options, std::ostream* progress, torch::Device device,
           FlatParameters flat);
+  absl::StatusOr<TrainResult> FitImpl(const Batch& train, const Batch& validation);
 
   std::shared_ptr<ModelImpl> model_;
   TrainerOptions options_;
