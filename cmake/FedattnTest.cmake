@@ -6,6 +6,11 @@ function(fedattn_add_test name)
   add_executable(${name} ${T_SOURCES})
   target_link_libraries(${name} PRIVATE ${T_LIBS} fedattn_test_util GTest::gtest GTest::gmock
                         GTest::gtest_main fedattn_warnings)
+  # Tests of LibTorch code reuse the library's precompiled LibTorch header: without it each such
+  # test file spends most of a minute parsing LibTorch.
+  if("fedattn_models" IN_LIST T_LIBS)
+    target_precompile_headers(${name} REUSE_FROM fedattn_models)
+  endif()
   if(NOT T_TIMEOUT)
     set(T_TIMEOUT 120)
   endif()
