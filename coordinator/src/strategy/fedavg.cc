@@ -51,17 +51,7 @@ absl::Status WeightedMeanStrategy::Reject(const FitResult& result, absl::Status 
 }
 
 absl::Status WeightedMeanStrategy::CheckResult(const FitResult& result) {
-  // One result per site per round, whether or not the first one was accepted.
-  if (!seen_.insert(result.site).second) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("site ", result.site, ": second result in round ", round_));
-  }
-  if (result.update.size() != num_params_) {
-    return absl::InvalidArgumentError(absl::StrCat("site ", result.site, ": update has ",
-                                                   result.update.size(), " floats, expected ",
-                                                   num_params_));
-  }
-  return MetricsAccumulator::Check(result.site, result.num_examples, result.metrics);
+  return CheckFitResult(result, num_params_, round_, &seen_);
 }
 
 absl::Status WeightedMeanStrategy::AccumulateOne(const FitResult& result) {

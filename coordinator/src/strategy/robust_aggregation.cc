@@ -39,18 +39,7 @@ absl::Status RobustStrategy::Reject(const FitResult& result, absl::Status why) {
 
 absl::Status RobustStrategy::Accumulate(const FitResult& result) {
   if (!open_) return absl::FailedPreconditionError("no open round: call Begin first");
-  if (!seen_.insert(result.site).second) {
-    return Reject(result, absl::InvalidArgumentError(absl::StrCat(
-                              "site ", result.site, ": second result in round ", round_)));
-  }
-  if (result.update.size() != num_params_) {
-    return Reject(result, absl::InvalidArgumentError(absl::StrCat(
-                              "site ", result.site, ": update has ", result.update.size(),
-                              " floats, expected ", num_params_)));
-  }
-  if (absl::Status ok = MetricsAccumulator::Check(result.site, result.num_examples,
-                                                  result.metrics);
-      !ok.ok()) {
+  if (absl::Status ok = CheckFitResult(result, num_params_, round_, &seen_); !ok.ok()) {
     return Reject(result, std::move(ok));
   }
   // A NaN would make sorting meaningless (and a median of NaNs is still NaN): reject the site.

@@ -3,11 +3,25 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "fedattn/common/status_macros.h"
+#include "fedattn/coordinator/strategy/metrics_aggregation.h"
 
 namespace fedattn::coordinator::strategy {
 
 ConfigRecord Strategy::ConfigureFit(int round) const {
   return ConfigRecord{{"round", static_cast<double>(round)}};
+}
+
+absl::Status CheckFitResult(const FitResult& result, std::size_t num_params, int round,
+                            std::set<std::string>* seen) {
+  // One result per site per round, whether or not the first one was accepted.
+  if (!seen->insert(result.site).second) {
+    return absl::InvalidArgumentError(absl::StrCat("site ", result.site, ": second result in round ", round));
+  }
+  if (result.update.size() != num_params) {
+    return absl::InvalidArgumentError(absl::StrCat("site ", result.site, ": update has ", result.update.size(),
+                                                   " floats, expected ", num_params));
+  }
+  return MetricsAccumulator::Check(result.site, result.num_examples, result.metrics);
 }
 
 absl::Status Strategy::AccumulateBatch(std::span<const FitResult> results) {

@@ -15,7 +15,9 @@
 #pragma once
 
 #include <cstddef>
+#include <set>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -24,6 +26,12 @@
 #include "fedattn/coordinator/strategy/types.h"
 
 namespace fedattn::coordinator::strategy {
+
+// The checks every strategy makes on an arriving result: one result per site per round (the site
+// is recorded in `seen` either way), an update of `num_params` floats, a valid example count and
+// valid metrics. INVALID_ARGUMENT naming the site.
+[[nodiscard]] absl::Status CheckFitResult(const FitResult& result, std::size_t num_params, int round,
+                                          std::set<std::string>* seen);
 
 class Strategy {
  public:
