@@ -14,8 +14,6 @@
 
 namespace fedattn::models {
 
-enum class DataKind { kTabular, kText };
-
 struct TrainConfig {
   absl::Status Validate() const;
 

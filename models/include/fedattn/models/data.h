@@ -14,41 +14,12 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "fedattn/models/batch.h"
+#include "fedattn/models/data_schema.h"
 #include "fedattn/models/model_spec.h"
-
-namespace fedattn::config {
-class MapReader;
-}
 
 namespace fedattn::models {
 
-// How a missing value (empty cell) in a feature is handled.
-enum class MissingPolicy { kError, kMean, kMedian, kMostFrequent };
-
-struct FeatureSchema {
-  std::string name;                      // column name in the header
-  bool categorical = false;              // numeric otherwise
-  std::vector<std::string> categories;   // categorical: every allowed value, in code order
-  MissingPolicy missing = MissingPolicy::kError;  // numeric: error|mean|median; categorical: error|most_frequent
-};
-
-// configs/data/*.schema.yaml, see docs/models.md.
-struct TabularSchema {
-  absl::Status Validate() const;
-  int64_t num_numeric() const;
-  std::vector<int64_t> cardinalities() const;  // of the categorical features, in schema order
-  // Copies the input sizes and task into a tabular model's options.
-  void ConfigureModel(TabularTransformerOptions* options) const;
-
-  std::vector<FeatureSchema> features;  // model input order: numeric first is not required
-  std::string label;                    // label column
-  bool regression = false;              // false: classification over `classes`
-  std::vector<std::string> classes;     // classification: label values, index = class id
-  std::string positive_class;           // binary: the class ROC-AUC scores (default: classes[1])
-  std::string id_column;                // optional; read and ignored by the model
-};
-
-[[nodiscard]] absl::StatusOr<TabularSchema> LoadTabularSchema(const std::filesystem::path& path);
+// TabularSchema, TextDataOptions and LoadTabularSchema live in data_schema.h (LibTorch-free).
 
 // Parsed table, before imputation and normalisation. NaN marks a missing numeric value, -1 a
 // missing category.
@@ -93,15 +64,6 @@ struct TextExample {
   std::string text;
   std::string text_pair;  // empty unless a pair column is configured
   int64_t label = 0;
-};
-
-struct TextDataOptions {
-  absl::Status Validate() const;
-
-  std::string text_column = "text";
-  std::string text_pair_column;  // optional second segment
-  std::string label_column = "label";
-  std::vector<std::string> classes;  // label values, index = class id
 };
 
 // CSV with a header, or JSON Lines with one object per line (string fields; the label may be
