@@ -37,6 +37,12 @@ absl::StatusOr<AgentOptions> LoadAgentOptions(const std::filesystem::path& path)
     options.pull_wait_ms = static_cast<int64_t>(pull_s * 1000);
     const absl::Status valid = options.Validate();
     if (!valid.ok()) connection.Error("", valid.message());
+    config::MapReader policy = root.Map("policy", /*required=*/false);
+    ReadSitePolicy(policy, &options.policy);
+    if (root.Has("data")) {
+      config::MapReader data = root.Map("data");
+      ReadSiteData(data, &options.data);
+    }
   }
   RETURN_IF_ERROR(doc.Finish());
   return options;

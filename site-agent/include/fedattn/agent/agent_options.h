@@ -7,6 +7,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "fedattn/agent/site_policy.h"
 #include "fedattn/rpc/tls.h"
 #include "fedattn/rpc/tls_config.h"
 
@@ -20,6 +21,8 @@ struct AgentOptions {
   int64_t initial_backoff_ms = 500;   // first wait after a failed connection
   int64_t max_backoff_ms = 30000;     // waits double up to this
   int64_t pull_wait_ms = 10000;       // long-poll length of PullTask
+  SitePolicy policy;                  // optional `policy:` section (defaults in site_policy.h)
+  SiteData data;                      // optional `data:` section; path empty when absent
 
   [[nodiscard]] absl::Status Validate() const;
 };
