@@ -14,9 +14,7 @@ std::string Bytes(const std::array<uint8_t, N>& bytes) {
   return std::string(reinterpret_cast<const char*>(bytes.data()), N);
 }
 
-std::string Indexed(absl::string_view field, size_t index) {
-  return absl::StrCat(field, "[", index, "]");
-}
+std::string Indexed(absl::string_view field, size_t index) { return absl::StrCat(field, "[", index, "]"); }
 
 template <size_t N>
 absl::Status CopyFixed(const std::string& in, absl::string_view field, std::array<uint8_t, N>* out) {
@@ -28,16 +26,16 @@ absl::Status CopyFixed(const std::string& in, absl::string_view field, std::arra
 }
 
 absl::StatusOr<secagg::KeyAdvertisement> AdvertisementFromProto(const v1::SecAggKeyAdvertisement& in,
-                                                                 absl::string_view field,
-                                                                 absl::string_view job_id, uint64_t round) {
+                                                                absl::string_view field, absl::string_view job_id,
+                                                                uint64_t round) {
   secagg::KeyAdvertisement out;
   out.job_id = std::string(job_id);
   out.round = round;
   out.sender = in.sender();
   RETURN_IF_ERROR(CopyFixed(in.encryption_key(), absl::StrCat(field, ".encryption_key"), &out.encryption_key));
   RETURN_IF_ERROR(CopyFixed(in.mask_key(), absl::StrCat(field, ".mask_key"), &out.mask_key));
-  RETURN_IF_ERROR(CopyFixed(in.self_mask_commitment(), absl::StrCat(field, ".self_mask_commitment"),
-                            &out.self_mask_commitment));
+  RETURN_IF_ERROR(
+      CopyFixed(in.self_mask_commitment(), absl::StrCat(field, ".self_mask_commitment"), &out.self_mask_commitment));
   RETURN_IF_ERROR(CopyFixed(in.signature(), absl::StrCat(field, ".signature"), &out.signature));
   return out;
 }
@@ -60,9 +58,8 @@ absl::StatusOr<std::vector<secagg::EncryptedShare>> SharesFromProto(
   for (int i = 0; i < in.size(); ++i) {
     const v1::SecAggEncryptedShare& proto = in.Get(i);
     if (proto.ciphertext().size() != kEncryptedShareBytes) {
-      return absl::InvalidArgumentError(absl::StrCat(Indexed(field, static_cast<size_t>(i)),
-                                                     ".ciphertext: expected ", kEncryptedShareBytes,
-                                                     " bytes, got ", proto.ciphertext().size()));
+      return absl::InvalidArgumentError(absl::StrCat(Indexed(field, static_cast<size_t>(i)), ".ciphertext: expected ",
+                                                     kEncryptedShareBytes, " bytes, got ", proto.ciphertext().size()));
     }
     secagg::EncryptedShare share;
     share.sender = proto.sender();
@@ -139,13 +136,13 @@ v1::SecAggUnmaskResponse ToProto(const secagg::UnmaskResponse& message) {
   return out;
 }
 
-absl::StatusOr<secagg::KeyAdvertisement> FromProto(const v1::SecAggKeyAdvertisement& message,
-                                                   absl::string_view job_id, uint64_t round) {
+absl::StatusOr<secagg::KeyAdvertisement> FromProto(const v1::SecAggKeyAdvertisement& message, absl::string_view job_id,
+                                                   uint64_t round) {
   return AdvertisementFromProto(message, "SecAggKeyAdvertisement", job_id, round);
 }
 
-absl::StatusOr<secagg::NeighbourKeys> FromProto(const v1::SecAggNeighbourKeys& message,
-                                                absl::string_view job_id, uint64_t round) {
+absl::StatusOr<secagg::NeighbourKeys> FromProto(const v1::SecAggNeighbourKeys& message, absl::string_view job_id,
+                                                uint64_t round) {
   secagg::NeighbourKeys out;
   out.job_id = std::string(job_id);
   out.round = round;
@@ -153,10 +150,10 @@ absl::StatusOr<secagg::NeighbourKeys> FromProto(const v1::SecAggNeighbourKeys& m
   out.participants = Ids(message.participants());
   out.neighbours.reserve(static_cast<size_t>(message.neighbours_size()));
   for (int i = 0; i < message.neighbours_size(); ++i) {
-    ASSIGN_OR_RETURN(secagg::KeyAdvertisement neighbour,
-                     AdvertisementFromProto(message.neighbours(i),
-                                            Indexed("SecAggNeighbourKeys.neighbours", static_cast<size_t>(i)),
-                                            job_id, round));
+    ASSIGN_OR_RETURN(
+        secagg::KeyAdvertisement neighbour,
+        AdvertisementFromProto(message.neighbours(i), Indexed("SecAggNeighbourKeys.neighbours", static_cast<size_t>(i)),
+                               job_id, round));
     out.neighbours.push_back(std::move(neighbour));
   }
   return out;
@@ -172,8 +169,8 @@ absl::StatusOr<secagg::ShareKeysMessage> FromProto(const v1::SecAggShareKeys& me
   return out;
 }
 
-absl::StatusOr<secagg::SharesForSite> FromProto(const v1::SecAggSharesForSite& message,
-                                                absl::string_view job_id, uint64_t round) {
+absl::StatusOr<secagg::SharesForSite> FromProto(const v1::SecAggSharesForSite& message, absl::string_view job_id,
+                                                uint64_t round) {
   secagg::SharesForSite out;
   out.job_id = std::string(job_id);
   out.round = round;
@@ -182,8 +179,8 @@ absl::StatusOr<secagg::SharesForSite> FromProto(const v1::SecAggSharesForSite& m
   return out;
 }
 
-absl::StatusOr<secagg::UnmaskRequest> FromProto(const v1::SecAggUnmaskRequest& message,
-                                                absl::string_view job_id, uint64_t round) {
+absl::StatusOr<secagg::UnmaskRequest> FromProto(const v1::SecAggUnmaskRequest& message, absl::string_view job_id,
+                                                uint64_t round) {
   secagg::UnmaskRequest out;
   out.job_id = std::string(job_id);
   out.round = round;
@@ -192,8 +189,8 @@ absl::StatusOr<secagg::UnmaskRequest> FromProto(const v1::SecAggUnmaskRequest& m
   return out;
 }
 
-absl::StatusOr<secagg::UnmaskResponse> FromProto(const v1::SecAggUnmaskResponse& message,
-                                                 absl::string_view job_id, uint64_t round) {
+absl::StatusOr<secagg::UnmaskResponse> FromProto(const v1::SecAggUnmaskResponse& message, absl::string_view job_id,
+                                                 uint64_t round) {
   secagg::UnmaskResponse out;
   out.job_id = std::string(job_id);
   out.round = round;

@@ -11,10 +11,10 @@
 namespace fedattn::rpc {
 namespace {
 
-using ::testing::HasSubstr;
 using secagg::SiteId;
 using secagg::testing::Federation;
 using secagg::testing::MakeConfig;
+using ::testing::HasSubstr;
 
 constexpr char kJob[] = "job-secagg-test";  // MakeConfig's job id
 constexpr uint64_t kRound = 3;              // and round
@@ -154,8 +154,7 @@ TEST(SecAggWireTest, EmptyMessagesConvert) {
   EXPECT_TRUE(FromProto(v1::SecAggUnmaskRequest(), kJob, kRound).ok());
   EXPECT_TRUE(FromProto(v1::SecAggUnmaskResponse(), kJob, kRound).ok());
   // An advertisement has fixed-size fields, so an empty one is refused.
-  EXPECT_EQ(FromProto(v1::SecAggKeyAdvertisement(), kJob, kRound).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(FromProto(v1::SecAggKeyAdvertisement(), kJob, kRound).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 // Hand-made valid protos; each refusal case breaks one field of one of them.
@@ -263,7 +262,8 @@ std::vector<RefusalCase> RefusalCases() {
       {"kind 0", revealed([](auto* m) { m->set_kind(0); }),
        "SecAggUnmaskResponse.shares[1].kind: expected 1 (self-mask seed) or 2 (mask key), got 0"},
       {"kind 3", revealed([](auto* m) { m->set_kind(3); }), "SecAggUnmaskResponse.shares[1].kind:"},
-      {"point 0", revealed([](auto* m) { m->set_x(0); }), "SecAggUnmaskResponse.shares[1].x: a Shamir point is never 0"},
+      {"point 0", revealed([](auto* m) { m->set_x(0); }),
+       "SecAggUnmaskResponse.shares[1].x: a Shamir point is never 0"},
       {"short y", revealed([](auto* m) { m->set_y(std::string(39, 'y')); }),
        "SecAggUnmaskResponse.shares[1].y: expected 40 bytes, got 39"},
       {"long y", revealed([](auto* m) { m->set_y(std::string(44, 'y')); }),

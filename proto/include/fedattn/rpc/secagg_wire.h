@@ -42,17 +42,17 @@ v1::SecAggSharesForSite ToProto(const secagg::SharesForSite& message);
 v1::SecAggUnmaskRequest ToProto(const secagg::UnmaskRequest& message);
 v1::SecAggUnmaskResponse ToProto(const secagg::UnmaskResponse& message);
 
-[[nodiscard]] absl::StatusOr<secagg::KeyAdvertisement> FromProto(
-    const v1::SecAggKeyAdvertisement& message, absl::string_view job_id, uint64_t round);
-[[nodiscard]] absl::StatusOr<secagg::NeighbourKeys> FromProto(
-    const v1::SecAggNeighbourKeys& message, absl::string_view job_id, uint64_t round);
-[[nodiscard]] absl::StatusOr<secagg::ShareKeysMessage> FromProto(
-    const v1::SecAggShareKeys& message, absl::string_view job_id, uint64_t round);
-[[nodiscard]] absl::StatusOr<secagg::SharesForSite> FromProto(
-    const v1::SecAggSharesForSite& message, absl::string_view job_id, uint64_t round);
-[[nodiscard]] absl::StatusOr<secagg::UnmaskRequest> FromProto(
-    const v1::SecAggUnmaskRequest& message, absl::string_view job_id, uint64_t round);
-[[nodiscard]] absl::StatusOr<secagg::UnmaskResponse> FromProto(
-    const v1::SecAggUnmaskResponse& message, absl::string_view job_id, uint64_t round);
+[[nodiscard]] absl::StatusOr<secagg::KeyAdvertisement> FromProto(const v1::SecAggKeyAdvertisement& message,
+                                                                 absl::string_view job_id, uint64_t round);
+[[nodiscard]] absl::StatusOr<secagg::NeighbourKeys> FromProto(const v1::SecAggNeighbourKeys& message,
+                                                              absl::string_view job_id, uint64_t round);
+[[nodiscard]] absl::StatusOr<secagg::ShareKeysMessage> FromProto(const v1::SecAggShareKeys& message,
+                                                                 absl::string_view job_id, uint64_t round);
+[[nodiscard]] absl::StatusOr<secagg::SharesForSite> FromProto(const v1::SecAggSharesForSite& message,
+                                                              absl::string_view job_id, uint64_t round);
+[[nodiscard]] absl::StatusOr<secagg::UnmaskRequest> FromProto(const v1::SecAggUnmaskRequest& message,
+                                                              absl::string_view job_id, uint64_t round);
+[[nodiscard]] absl::StatusOr<secagg::UnmaskResponse> FromProto(const v1::SecAggUnmaskResponse& message,
+                                                               absl::string_view job_id, uint64_t round);
 
 }  // namespace fedattn::rpc
