@@ -1,15 +1,16 @@
-// fedattn: the operator CLI (provisioning, status, and later jobs and audits).
+// fedattn: the operator CLI (provisioning, status, jobs and models, privacy; later audits).
 #include <iostream>
 
 #include "CLI/CLI.hpp"
 #include "commands.h"
+#include "job_command.h"
 #include "privacy_command.h"
 #include "fedattn/common/logging.h"
 #include "fedattn/config.h"
 #include "fedattn/rpc/grpc_logging.h"
 
 int main(int argc, char** argv) {
-  CLI::App app("FedAttn operator CLI: provision a federation, watch its coordinator, compute privacy budgets",
+  CLI::App app("FedAttn operator CLI: provision a federation, watch its coordinator, run jobs, compute privacy budgets",
                "fedattn");
   app.set_version_flag("--version", "fedattn " FEDATTN_VERSION);
   std::string log_level = "warn";
@@ -17,6 +18,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   fedattn::cli::AddProvisionCommand(app);
   fedattn::cli::AddStatusCommand(app);
+  fedattn::cli::AddJobCommands(app);
   fedattn::cli::AddPrivacyCommand(app);
   app.parse_complete_callback([&] {
     const absl::Status status = fedattn::InitLogging("fedattn", log_level);
