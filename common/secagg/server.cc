@@ -188,19 +188,22 @@ absl::StatusOr<std::vector<SharesForSite>> SecAggServer::FinishShareKeys() {
 }
 
 absl::Status SecAggServer::HandleMaskedInput(const MaskedInput& message) {
-  RETURN_IF_ERROR(CheckMessage(Stage::kMaskedInput, message.job_id, message.round,
-                               message.sender, u2_, u3_));
-  if (message.masked.size() != config_.vector_length) {
-    return absl::InvalidArgumentError(absl::StrCat("secagg server: masked input of site ",
-                                                   message.sender, " has ", message.masked.size(),
-                                                   " words, expected ", config_.vector_length));
+  return HandleMaskedInput(message.job_id, message.round, message.sender, message.masked);
+}
+
+absl::Status SecAggServer::HandleMaskedInput(absl::string_view job_id, uint64_t round, SiteId sender,
+                                             std::span<const uint32_t> masked) {
+  RETURN_IF_ERROR(CheckMessage(Stage::kMaskedInput, job_id, round, sender, u2_, u3_));
+  if (masked.size() != config_.vector_length) {
+    return absl::InvalidArgumentError(absl::StrCat("secagg server: masked input of site ", sender, " has ",
+                                                   masked.size(), " words, expected ", config_.vector_length));
   }
   if (sum_.empty()) {
-    sum_ = message.masked;
+    sum_.assign(masked.begin(), masked.end());
   } else {
-    AddWords(sum_, message.masked);
+    AddWords(sum_, masked);
   }
-  u3_.insert(message.sender);
+  u3_.insert(sender);
   return absl::OkStatus();
 }
 

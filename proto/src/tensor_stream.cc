@@ -8,39 +8,61 @@
 
 namespace fedattn::rpc {
 
+TensorView ViewOf(const TensorBuffer& tensor) {
+  return TensorView{tensor.name, tensor.dtype, tensor.shape, std::span<const uint8_t>(tensor.data), std::nullopt};
+}
+
 absl::StatusOr<TensorChunker> TensorChunker::Create(std::span<const TensorBuffer> tensors,
                                                     size_t max_chunk_bytes, const std::string& resume_tensor,
                                                     uint64_t resume_offset) {
+  std::vector<TensorView> views;
+  views.reserve(tensors.size());
+  for (const TensorBuffer& tensor : tensors) views.push_back(ViewOf(tensor));
+  return Create(std::move(views), max_chunk_bytes, resume_tensor, resume_offset);
+}
+
+absl::StatusOr<TensorChunker> TensorChunker::Create(std::vector<TensorView> tensors, size_t max_chunk_bytes,
+                                                    const std::string& resume_tensor, uint64_t resume_offset) {
   if (max_chunk_bytes == 0) return absl::InvalidArgumentError("chunk size must be positive");
-  TensorChunker chunker(tensors, max_chunk_bytes);
   std::vector<absl::string_view> names;
-  for (const TensorBuffer& tensor : tensors) {
-    RETURN_IF_ERROR(ValidateTensor(tensor));
+  std::vector<crypto::Sha256Digest> digests;
+  for (const TensorView& tensor : tensors) {
+    if (tensor.name.empty()) return absl::InvalidArgumentError("a tensor has no name");
+    ASSIGN_OR_RETURN(uint64_t elements, NumElements(tensor.shape));
+    if (elements * DTypeSize(tensor.dtype) != tensor.data.size()) {
+      return absl::InvalidArgumentError(absl::StrCat("tensor '", tensor.name, "' has ", tensor.data.size(),
+                                                     " bytes, its shape and dtype need ",
+                                                     elements * DTypeSize(tensor.dtype)));
+    }
     if (std::find(names.begin(), names.end(), tensor.name) != names.end()) {
       return absl::InvalidArgumentError(absl::StrCat("tensor '", tensor.name, "' appears twice"));
     }
     names.push_back(tensor.name);
-    chunker.digests_.push_back(crypto::Sha256(tensor.data));
+    digests.push_back(tensor.sha256.has_value() ? *tensor.sha256 : crypto::Sha256(tensor.data));
   }
+  size_t index = 0;
   if (!resume_tensor.empty()) {
     const auto it = std::find(names.begin(), names.end(), resume_tensor);
     if (it == names.end()) {
       return absl::InvalidArgumentError(absl::StrCat("cannot resume at unknown tensor '", resume_tensor, "'"));
     }
-    chunker.index_ = static_cast<size_t>(it - names.begin());
-    if (resume_offset > tensors[chunker.index_].data.size()) {
+    index = static_cast<size_t>(it - names.begin());
+    if (resume_offset > tensors[index].data.size()) {
       return absl::InvalidArgumentError(absl::StrCat("cannot resume tensor '", resume_tensor, "' at byte ",
                                                      resume_offset, ": it has only ",
-                                                     tensors[chunker.index_].data.size()));
+                                                     tensors[index].data.size()));
     }
-    chunker.offset_ = resume_offset;
   }
+  TensorChunker chunker(std::move(tensors), max_chunk_bytes);
+  chunker.digests_ = std::move(digests);
+  chunker.index_ = index;
+  chunker.offset_ = resume_tensor.empty() ? 0 : resume_offset;
   return chunker;
 }
 
 bool TensorChunker::Next(v1::TensorChunk* chunk) {
   if (index_ >= tensors_.size()) return false;
-  const TensorBuffer& tensor = tensors_[index_];
+  const TensorView& tensor = tensors_[index_];
   chunk->Clear();
   chunk->set_name(tensor.name);
   chunk->set_offset(offset_);

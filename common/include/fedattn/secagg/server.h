@@ -16,6 +16,7 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <span>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -54,6 +55,9 @@ class SecAggServer {
 
   // Adds the masked vector into the running sum (the vector is not kept).
   [[nodiscard]] absl::Status HandleMaskedInput(const MaskedInput& message);
+  // The same for a vector the transport holds elsewhere (a spooled upload, mapped from disk).
+  [[nodiscard]] absl::Status HandleMaskedInput(absl::string_view job_id, uint64_t round, SiteId sender,
+                                               std::span<const uint32_t> masked);
   // The request to send to every survivor.
   [[nodiscard]] absl::StatusOr<UnmaskRequest> FinishMaskedInput();
 

@@ -13,6 +13,8 @@ namespace fedattn::rpc {
 // already checked the chain against the consortium CA during the handshake).
 [[nodiscard]] absl::StatusOr<crypto::CertificateInfo> PeerIdentity(const grpc::ServerContext& context);
 
+// The verified client certificate itself, PEM-encoded.
+[[nodiscard]] absl::StatusOr<std::string> PeerCertificatePem(const grpc::ServerContext& context);
 // PeerIdentity, then PERMISSION_DENIED unless its role is `role` ("site certificate 'x' cannot
 // call the admin service").
 [[nodiscard]] absl::StatusOr<crypto::CertificateInfo> RequirePeerRole(const grpc::ServerContext& context,

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -20,7 +21,18 @@ namespace fedattn::rpc {
 
 inline constexpr size_t kMaxChunkBytes = 4 << 20;
 
-// Produces the chunks of `tensors` in order. The tensors must outlive the chunker.
+// A tensor whose bytes live elsewhere (a flat model buffer, a mapped file): what a chunker
+// streams without copying. `sha256`, when known, saves hashing the bytes again.
+struct TensorView {
+  std::string name;
+  DType dtype = DType::kF32;
+  std::vector<int64_t> shape;
+  std::span<const uint8_t> data;
+  std::optional<crypto::Sha256Digest> sha256;
+};
+TensorView ViewOf(const TensorBuffer& tensor);
+
+// Produces the chunks of `tensors` in order. The tensors' bytes must outlive the chunker.
 class TensorChunker {
  public:
   // Starts at the beginning, or at `resume_offset` bytes into the tensor named `resume_tensor`.
@@ -29,13 +41,17 @@ class TensorChunker {
                                                             size_t max_chunk_bytes = kMaxChunkBytes,
                                                             const std::string& resume_tensor = "",
                                                             uint64_t resume_offset = 0);
+  [[nodiscard]] static absl::StatusOr<TensorChunker> Create(std::vector<TensorView> tensors,
+                                                            size_t max_chunk_bytes = kMaxChunkBytes,
+                                                            const std::string& resume_tensor = "",
+                                                            uint64_t resume_offset = 0);
   // Fills `chunk` with the next chunk; false when the stream is complete.
   bool Next(v1::TensorChunk* chunk);
 
  private:
-  TensorChunker(std::span<const TensorBuffer> tensors, size_t max_chunk_bytes)
-      : tensors_(tensors), max_chunk_bytes_(max_chunk_bytes) {}
-  std::span<const TensorBuffer> tensors_;
+  TensorChunker(std::vector<TensorView> tensors, size_t max_chunk_bytes)
+      : tensors_(std::move(tensors)), max_chunk_bytes_(max_chunk_bytes) {}
+  std::vector<TensorView> tensors_;
   size_t max_chunk_bytes_;
   std::vector<crypto::Sha256Digest> digests_;
   size_t index_ = 0;
