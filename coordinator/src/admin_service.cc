@@ -1,6 +1,9 @@
 #include "fedattn/coordinator/admin_service.h"
 
+#include "absl/strings/str_cat.h"
 #include "fedattn/common/status_macros.h"
+#include "fedattn/rpc/tensor_stream.h"
+#include "fedattn/tensor/safetensors.h"
 #include "fedattn/config.h"
 #include "fedattn/rpc/peer.h"
 #include "fedattn/rpc/status.h"
@@ -9,14 +12,17 @@
 namespace fedattn::coordinator {
 namespace {
 
-absl::Status AuthorizeAdmin(const grpc::ServerContext& context, absl::string_view method) {
+absl::StatusOr<crypto::CertificateInfo> AdminPeer(const grpc::ServerContext& context, absl::string_view method) {
   auto peer = rpc::RequirePeerRole(context, crypto::PartyRole::kAdmin, "admin service");
-  if (!peer.ok()) {
-    spdlog::warn("refused {}: {}", method, peer.status().message());
-    return peer.status();
-  }
-  return absl::OkStatus();
+  if (!peer.ok()) spdlog::warn("refused {}: {}", method, peer.status().message());
+  return peer;
 }
+
+absl::Status AuthorizeAdmin(const grpc::ServerContext& context, absl::string_view method) {
+  return AdminPeer(context, method).status();
+}
+
+int64_t Millis(const std::optional<absl::Time>& time) { return time.has_value() ? absl::ToUnixMillis(*time) : 0; }
 
 }  // namespace
 
@@ -61,6 +67,113 @@ grpc::Status AdminServiceImpl::ListSites(grpc::ServerContext* context, const v1:
   if (absl::Status status = AuthorizeAdmin(*context, "ListSites"); !status.ok()) return rpc::ToGrpcStatus(status);
   uint32_t online = 0;
   return rpc::ToGrpcStatus(FillSites(response->mutable_sites(), &online));
+}
+
+absl::Status AdminServiceImpl::FillJob(const std::string& job_id, bool with_rounds, v1::JobInfo* info) {
+  ASSIGN_OR_RETURN(JobRecord job, store_->GetJob(job_id));
+  info->set_job_id(job.id);
+  info->set_name(job.name);
+  info->set_state(job.state);
+  info->set_rounds(static_cast<uint64_t>(job.rounds));
+  info->set_committed_rounds(static_cast<uint64_t>(job.committed_rounds));
+  info->set_submitted_unix_ms(absl::ToUnixMillis(job.submitted));
+  info->set_finished_unix_ms(Millis(job.finished));
+  info->set_error(job.error);
+  info->set_submitted_by(job.submitted_by);
+  ASSIGN_OR_RETURN(std::vector<RoundRecord> rounds, store_->Rounds(job_id));
+  for (size_t i = with_rounds ? 0 : (rounds.empty() ? 0 : rounds.size() - 1); i < rounds.size(); ++i) {
+    const RoundRecord& record = rounds[i];
+    v1::RoundInfo* round = info->add_round_history();
+    round->set_round(static_cast<uint64_t>(record.round));
+    round->set_state(record.state);
+    round->set_started_unix_ms(absl::ToUnixMillis(record.started));
+    round->set_finished_unix_ms(Millis(record.finished));
+    for (const auto& [name, value] : record.train_metrics) (*round->mutable_train_metrics())[name] = value;
+    for (const auto& [name, value] : record.validation_metrics) (*round->mutable_validation_metrics())[name] = value;
+    round->set_error(record.error);
+    round->set_model_sha256(record.model_sha256);
+    for (const RoundSiteRecord& site : record.sites) {
+      v1::RoundSiteInfo* out = round->add_sites();
+      out->set_site(site.site);
+      out->set_status(site.status);
+      out->set_reason(site.reason);
+      out->set_num_examples(site.num_examples);
+      out->set_epsilon_spent(site.epsilon_spent);
+      out->set_epsilon_cumulative(site.epsilon_cumulative);
+    }
+  }
+  if (with_rounds) info->set_job_config(job.config);
+  return absl::OkStatus();
+}
+
+grpc::Status AdminServiceImpl::SubmitJob(grpc::ServerContext* context, const v1::SubmitJobRequest* request,
+                                         v1::SubmitJobResponse* response) {
+  auto peer = AdminPeer(*context, "SubmitJob");
+  if (!peer.ok()) return rpc::ToGrpcStatus(peer.status());
+  auto id = jobs_->Submit(request->job_config(), peer->name);
+  if (!id.ok()) {
+    spdlog::warn("refused job from '{}': {}", peer->name, id.status().message());
+    return rpc::ToGrpcStatus(id.status());
+  }
+  response->set_job_id(*id);
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminServiceImpl::GetJob(grpc::ServerContext* context, const v1::GetJobRequest* request,
+                                      v1::JobInfo* response) {
+  if (absl::Status status = AuthorizeAdmin(*context, "GetJob"); !status.ok()) return rpc::ToGrpcStatus(status);
+  return rpc::ToGrpcStatus(FillJob(request->job_id(), true, response));
+}
+
+grpc::Status AdminServiceImpl::ListJobs(grpc::ServerContext* context, const v1::ListJobsRequest* request,
+                                        v1::ListJobsResponse* response) {
+  if (absl::Status status = AuthorizeAdmin(*context, "ListJobs"); !status.ok()) return rpc::ToGrpcStatus(status);
+  auto jobs = store_->ListJobs();
+  if (!jobs.ok()) return rpc::ToGrpcStatus(jobs.status());
+  for (const JobRecord& job : *jobs) {
+    if (absl::Status status = FillJob(job.id, false, response->add_jobs()); !status.ok()) {
+      return rpc::ToGrpcStatus(status);
+    }
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminServiceImpl::CancelJob(grpc::ServerContext* context, const v1::CancelJobRequest* request,
+                                         v1::JobInfo* response) {
+  auto peer = AdminPeer(*context, "CancelJob");
+  if (!peer.ok()) return rpc::ToGrpcStatus(peer.status());
+  if (absl::Status status = jobs_->Cancel(request->job_id()); !status.ok()) return rpc::ToGrpcStatus(status);
+  spdlog::info("job '{}' cancel requested by '{}'", request->job_id(), peer->name);
+  return rpc::ToGrpcStatus(FillJob(request->job_id(), false, response));
+}
+
+grpc::Status AdminServiceImpl::ExportModel(grpc::ServerContext* context, const v1::ExportModelRequest* request,
+                                           grpc::ServerWriter<v1::TensorChunk>* writer) {
+  auto peer = AdminPeer(*context, "ExportModel");
+  if (!peer.ok()) return rpc::ToGrpcStatus(peer.status());
+  auto job = store_->GetJob(request->job_id());
+  if (!job.ok()) return rpc::ToGrpcStatus(job.status());
+  const int64_t round = request->round() == 0 ? job->committed_rounds : static_cast<int64_t>(request->round());
+  if (round > job->committed_rounds) {
+    return rpc::ToGrpcStatus(absl::NotFoundError(absl::StrCat("job '", job->id, "' has committed ",
+                                                              job->committed_rounds, " round(s), not ", round)));
+  }
+  const std::filesystem::path path =
+      options_->state_dir / "jobs" / job->id / absl::StrCat("round-", round, ".safetensors");
+  if (!std::filesystem::exists(path)) {
+    return rpc::ToGrpcStatus(absl::NotFoundError(absl::StrCat(
+        "job '", job->id, "' kept no checkpoint of round ", round, " (checkpoint.every in the job config)")));
+  }
+  auto file = LoadSafetensors(path);
+  if (!file.ok()) return rpc::ToGrpcStatus(file.status());
+  auto chunker = rpc::TensorChunker::Create(file->tensors);
+  if (!chunker.ok()) return rpc::ToGrpcStatus(chunker.status());
+  spdlog::info("model of job '{}' round {} exported by '{}'", job->id, round, peer->name);
+  v1::TensorChunk chunk;
+  while (chunker->Next(&chunk)) {
+    if (!writer->Write(chunk)) return grpc::Status(grpc::StatusCode::CANCELLED, "export cancelled");
+  }
+  return grpc::Status::OK;
 }
 
 }  // namespace fedattn::coordinator

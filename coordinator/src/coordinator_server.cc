@@ -21,10 +21,14 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(Coor
   std::unique_ptr<CoordinatorServer> server(new CoordinatorServer());
   server->options_ = std::move(options);
   ASSIGN_OR_RETURN(server->registry_, SiteRegistry::Open(server->options_.state_dir));
-  server->site_service_ =
-      std::make_unique<SiteServiceImpl>(&server->options_, server->registry_.get(), &server->tasks_, clock);
-  server->admin_service_ =
-      std::make_unique<AdminServiceImpl>(&server->options_, server->registry_.get(), clock, clock->Now());
+  ASSIGN_OR_RETURN(server->store_, JobStore::Open(server->options_.state_dir));
+  server->jobs_ = std::make_unique<JobManager>(
+      JobContext{&server->options_, server->registry_.get(), server->store_.get(), &server->tasks_, clock});
+  server->site_service_ = std::make_unique<SiteServiceImpl>(&server->options_, server->registry_.get(),
+                                                            &server->tasks_, server->jobs_.get(), clock);
+  server->admin_service_ = std::make_unique<AdminServiceImpl>(&server->options_, server->registry_.get(),
+                                                              server->store_.get(), server->jobs_.get(), clock,
+                                                              clock->Now());
 
   grpc::ServerBuilder builder;
   builder.AddListeningPort(server->options_.listen, rpc::MakeServerCredentials(identity), &server->port_);
@@ -38,6 +42,7 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(Coor
   }
   spdlog::info("coordinator '{}' listening on {} (port {}), state in {}", server->options_.name,
                server->options_.listen, server->port_, server->options_.state_dir.string());
+  RETURN_IF_ERROR(server->jobs_->ResumeJobs());
   return server;
 }
 
@@ -49,6 +54,7 @@ void CoordinatorServer::Wait() {
 
 void CoordinatorServer::Shutdown(absl::Duration grace) {
   tasks_.Close();
+  if (jobs_) jobs_->Shutdown();
   if (server_) server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
 }
 

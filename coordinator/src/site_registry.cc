@@ -19,6 +19,8 @@ constexpr storage::Migration kMigrations[] = {
      "  world_size INTEGER NOT NULL DEFAULT 1,"
      "  state TEXT NOT NULL DEFAULT ''"
      ");"},
+    // Sites' certificates: SecAgg peers check each other's signed keys against them.
+    {2, "site certificates", "ALTER TABLE sites ADD COLUMN certificate_pem TEXT NOT NULL DEFAULT '';"},
 };
 
 SiteRecord ReadSite(const storage::Statement& row) {
@@ -30,11 +32,13 @@ SiteRecord ReadSite(const storage::Statement& row) {
   site.agent_version = row.ColumnText(4);
   site.world_size = static_cast<uint32_t>(row.ColumnInt(5));
   site.state = row.ColumnText(6);
+  site.certificate_pem = row.ColumnText(7);
   return site;
 }
 
 constexpr char kSelectSites[] =
-    "SELECT name, fingerprint, first_seen_ms, last_seen_ms, agent_version, world_size, state FROM sites";
+    "SELECT name, fingerprint, first_seen_ms, last_seen_ms, agent_version, world_size, state, certificate_pem"
+    " FROM sites";
 
 }  // namespace
 
@@ -55,14 +59,16 @@ absl::StatusOr<bool> SiteRegistry::Register(const Registration& registration, ab
     is_new = !exists;
     ASSIGN_OR_RETURN(storage::Statement upsert,
                      db_->Prepare("INSERT INTO sites (name, fingerprint, first_seen_ms, last_seen_ms, agent_version,"
-                                  " world_size, state) VALUES (?1, ?2, ?3, ?3, ?4, ?5, 'registered')"
+                                  " world_size, state, certificate_pem) VALUES (?1, ?2, ?3, ?3, ?4, ?5, 'registered', ?6)"
                                   " ON CONFLICT(name) DO UPDATE SET fingerprint = ?2, last_seen_ms = ?3,"
-                                  " agent_version = ?4, world_size = ?5, state = 'registered'"));
+                                  " agent_version = ?4, world_size = ?5, state = 'registered',"
+                                  " certificate_pem = ?6"));
     upsert.Bind(1, registration.name)
         .Bind(2, registration.fingerprint)
         .Bind(3, absl::ToUnixMillis(now))
         .Bind(4, registration.agent_version)
-        .Bind(5, static_cast<int64_t>(registration.world_size));
+        .Bind(5, static_cast<int64_t>(registration.world_size))
+        .Bind(6, registration.certificate_pem);
     return upsert.Run();
   }));
   return is_new;

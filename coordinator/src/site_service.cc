@@ -5,6 +5,7 @@
 #include "fedattn/config.h"
 #include "fedattn/rpc/peer.h"
 #include "fedattn/rpc/status.h"
+#include "fedattn/rpc/tensor_stream.h"
 #include "fedattn/common/logging.h"
 
 namespace fedattn::coordinator {
@@ -34,8 +35,10 @@ grpc::Status SiteServiceImpl::Register(grpc::ServerContext* context, const v1::R
   auto peer = AuthorizeSite(*context, request->site_name());
   if (!peer.ok()) return Refuse("Register", peer.status());
   auto previous = registry_->Get(peer->name);
+  auto pem = rpc::PeerCertificatePem(*context);
+  if (!pem.ok()) return Refuse("Register", pem.status());
   Registration registration{peer->name, peer->fingerprint, request->agent_version(),
-                            std::max<uint32_t>(1, request->world_size())};
+                            std::max<uint32_t>(1, request->world_size()), *pem};
   auto is_new = registry_->Register(registration, clock_->Now());
   if (!is_new.ok()) return rpc::ToGrpcStatus(is_new.status());
   if (*is_new) {
@@ -82,9 +85,30 @@ grpc::Status SiteServiceImpl::DownloadModel(grpc::ServerContext* context, const 
                                             grpc::ServerWriter<v1::TensorChunk>* writer) {
   auto peer = rpc::RequirePeerRole(*context, crypto::PartyRole::kSite, "site service");
   if (!peer.ok()) return Refuse("DownloadModel", peer.status());
-  // Rounds are driven by jobs; until a job exists there is no model to hand out.
-  return Refuse("DownloadModel", absl::NotFoundError(absl::StrCat("job '", request->round().job_id(),
-                                                                  "' is not known to this coordinator")));
+  auto runner = jobs_->Running(request->round().job_id());
+  if (!runner.ok()) return Refuse("DownloadModel", runner.status());
+  uint64_t version = 0;
+  auto views = (*runner)->ModelForDownload(request->round(), peer->name, &version);
+  if (!views.ok()) return Refuse("DownloadModel", views.status());
+  auto chunker = rpc::TensorChunker::Create(std::move(*views), rpc::kMaxChunkBytes, request->resume_from_tensor(),
+                                            request->resume_offset());
+  if (!chunker.ok()) return Refuse("DownloadModel", chunker.status());
+  v1::TensorChunk chunk;
+  while (true) {
+    {
+      // The model changes only between rounds; a stream that outlives its round stops here.
+      if ((*runner)->ModelVersion() != version) {
+        return Refuse("DownloadModel", absl::FailedPreconditionError(absl::StrCat(
+                                           "round ", request->round().round(), " of job '",
+                                           request->round().job_id(), "' is over")));
+      }
+      if (!chunker->Next(&chunk)) break;
+    }
+    if (context->IsCancelled() || !writer->Write(chunk)) {
+      return grpc::Status(grpc::StatusCode::CANCELLED, "download cancelled by the site");
+    }
+  }
+  return grpc::Status::OK;
 }
 
 grpc::Status SiteServiceImpl::UploadUpdate(grpc::ServerContext* context,
@@ -92,10 +116,67 @@ grpc::Status SiteServiceImpl::UploadUpdate(grpc::ServerContext* context,
                                            v1::UploadUpdateResponse* response) {
   auto peer = rpc::RequirePeerRole(*context, crypto::PartyRole::kSite, "site service");
   if (!peer.ok()) return Refuse("UploadUpdate", peer.status());
-  v1::UploadUpdateRequest first;
-  if (!reader->Read(&first)) return Refuse("UploadUpdate", absl::InvalidArgumentError("empty upload stream"));
-  return Refuse("UploadUpdate", absl::NotFoundError(absl::StrCat("job '", first.round().job_id(),
-                                                                 "' is not known to this coordinator")));
+  v1::UploadUpdateRequest message;
+  if (!reader->Read(&message)) return Refuse("UploadUpdate", absl::InvalidArgumentError("empty upload stream"));
+  const v1::RoundRef ref = message.round();
+  const v1::TrainReport report = message.report();
+  auto runner = jobs_->Running(ref.job_id());
+  if (!runner.ok()) return Refuse("UploadUpdate", runner.status());
+  absl::Status status = (*runner)->CheckRound(ref, peer->name);
+  if (!status.ok()) return Refuse("UploadUpdate", status);
+  // Round 0 is the initial model: whole tensors, collected in memory, checked against the spec.
+  if (ref.round() == 0) {
+    rpc::CollectingSink sink;
+    rpc::TensorStreamReader stream(&sink, rpc::StreamLimits{});
+    do {
+      if (message.has_chunk()) status = stream.Add(message.chunk());
+      if (!status.ok()) return Refuse("UploadUpdate", status);
+    } while (reader->Read(&message));
+    status = stream.Finish();
+    if (status.ok()) status = (*runner)->FinishInitUpload(ref, peer->name, sink.Take());
+    if (!status.ok()) return Refuse("UploadUpdate", status);
+    response->set_tensors_received(stream.tensors_completed());
+    response->set_bytes_received(stream.total_bytes());
+    return grpc::Status::OK;
+  }
+  auto spool = (*runner)->BeginUpload(ref, peer->name);
+  if (!spool.ok()) return Refuse("UploadUpdate", spool.status());
+  rpc::TensorStreamReader stream(spool->get(), rpc::StreamLimits{});
+  do {
+    if (message.has_chunk()) status = stream.Add(message.chunk());
+    if (!status.ok()) return Refuse("UploadUpdate", status);
+  } while (reader->Read(&message));
+  status = stream.Finish();
+  if (status.ok() && !(*spool)->complete()) status = absl::InvalidArgumentError("the upload carried no tensor");
+  if (!status.ok()) return Refuse("UploadUpdate", status);
+  response->set_tensors_received(stream.tensors_completed());
+  response->set_bytes_received(stream.total_bytes());
+  status = (*runner)->FinishUpload(ref, peer->name, report, std::move(*spool));
+  if (!status.ok()) return Refuse("UploadUpdate", status);
+  return grpc::Status::OK;
+}
+
+grpc::Status SiteServiceImpl::ReportTask(grpc::ServerContext* context, const v1::ReportTaskRequest* request,
+                                         v1::ReportTaskResponse* response) {
+  auto peer = AuthorizeSite(*context, request->site_name());
+  if (!peer.ok()) return Refuse("ReportTask", peer.status());
+  auto runner = jobs_->Running(request->round().job_id());
+  if (!runner.ok()) return Refuse("ReportTask", runner.status());
+  const absl::Status status = (*runner)->ReportTask(*request, peer->name);
+  if (!status.ok()) return Refuse("ReportTask", status);
+  return grpc::Status::OK;
+}
+
+grpc::Status SiteServiceImpl::SecAggStep(grpc::ServerContext* context, const v1::SecAggStepRequest* request,
+                                         v1::SecAggStepResponse* response) {
+  auto peer = AuthorizeSite(*context, request->site_name());
+  if (!peer.ok()) return Refuse("SecAggStep", peer.status());
+  auto runner = jobs_->Running(request->round().job_id());
+  if (!runner.ok()) return Refuse("SecAggStep", runner.status());
+  auto result = (*runner)->SecAggStep(*request, peer->name);
+  if (!result.ok()) return Refuse("SecAggStep", result.status());
+  *response = std::move(*result);
+  return grpc::Status::OK;
 }
 
 }  // namespace fedattn::coordinator

@@ -10,6 +10,8 @@
 #include "fedattn/common/clock.h"
 #include "fedattn/coordinator/admin_service.h"
 #include "fedattn/coordinator/coordinator_options.h"
+#include "fedattn/coordinator/job_manager.h"
+#include "fedattn/coordinator/job_store.h"
 #include "fedattn/coordinator/site_registry.h"
 #include "fedattn/coordinator/site_service.h"
 #include "fedattn/coordinator/task_board.h"
@@ -36,7 +38,9 @@ class CoordinatorServer {
 
   CoordinatorOptions options_;
   std::unique_ptr<SiteRegistry> registry_;
+  std::unique_ptr<JobStore> store_;
   TaskBoard tasks_;
+  std::unique_ptr<JobManager> jobs_;
   std::unique_ptr<SiteServiceImpl> site_service_;
   std::unique_ptr<AdminServiceImpl> admin_service_;
   std::unique_ptr<grpc::Server> server_;

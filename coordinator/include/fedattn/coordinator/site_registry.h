@@ -26,6 +26,7 @@ struct SiteRecord {
   std::string agent_version;
   uint32_t world_size = 1;
   std::string state;  // as last reported by the agent ("idle", "training", …)
+  std::string certificate_pem;  // the certificate last used
 };
 
 struct Registration {
@@ -33,6 +34,7 @@ struct Registration {
   std::string fingerprint;
   std::string agent_version;
   uint32_t world_size = 1;
+  std::string certificate_pem;
 };
 
 class SiteRegistry {

@@ -4,6 +4,7 @@
 
 #include "fedattn/common/clock.h"
 #include "fedattn/coordinator/coordinator_options.h"
+#include "fedattn/coordinator/job_manager.h"
 #include "fedattn/coordinator/site_registry.h"
 #include "fedattn/coordinator/task_board.h"
 #include "fedattn/v1/fedattn.grpc.pb.h"
@@ -13,8 +14,9 @@ namespace fedattn::coordinator {
 class SiteServiceImpl final : public v1::SiteService::Service {
  public:
   // Borrows everything; all must outlive the service.
-  SiteServiceImpl(const CoordinatorOptions* options, SiteRegistry* registry, TaskBoard* tasks, const Clock* clock)
-      : options_(options), registry_(registry), tasks_(tasks), clock_(clock) {}
+  SiteServiceImpl(const CoordinatorOptions* options, SiteRegistry* registry, TaskBoard* tasks, JobManager* jobs,
+                  const Clock* clock)
+      : options_(options), registry_(registry), tasks_(tasks), jobs_(jobs), clock_(clock) {}
 
   grpc::Status Register(grpc::ServerContext* context, const v1::RegisterRequest* request,
                         v1::RegisterResponse* response) override;
@@ -26,11 +28,16 @@ class SiteServiceImpl final : public v1::SiteService::Service {
                              grpc::ServerWriter<v1::TensorChunk>* writer) override;
   grpc::Status UploadUpdate(grpc::ServerContext* context, grpc::ServerReader<v1::UploadUpdateRequest>* reader,
                             v1::UploadUpdateResponse* response) override;
+  grpc::Status ReportTask(grpc::ServerContext* context, const v1::ReportTaskRequest* request,
+                          v1::ReportTaskResponse* response) override;
+  grpc::Status SecAggStep(grpc::ServerContext* context, const v1::SecAggStepRequest* request,
+                          v1::SecAggStepResponse* response) override;
 
  private:
   const CoordinatorOptions* options_;
   SiteRegistry* registry_;
   TaskBoard* tasks_;
+  JobManager* jobs_;
   const Clock* clock_;
 };
 

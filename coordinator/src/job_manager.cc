@@ -1,0 +1,84 @@
+#include "fedattn/coordinator/job_manager.h"
+
+#include "absl/strings/str_cat.h"
+#include "fedattn/common/logging.h"
+#include "fedattn/common/status_macros.h"
+#include "fedattn/models/job_spec.h"
+
+namespace fedattn::coordinator {
+
+absl::Status JobManager::StartRunner(const JobRecord& job) {
+  absl::StatusOr<std::unique_ptr<JobRunner>> runner = JobRunner::Start(context_, job);
+  if (!runner.ok()) {
+    spdlog::error("job '{}' cannot run: {}", job.id, runner.status().message());
+    RETURN_IF_ERROR(context_.store->SetJobState(job.id, "failed", std::string(runner.status().message()),
+                                                context_.clock->Now()));
+    return runner.status();
+  }
+  runners_[job.id] = std::shared_ptr<JobRunner>(std::move(*runner));
+  return absl::OkStatus();
+}
+
+absl::Status JobManager::ResumeJobs() {
+  ASSIGN_OR_RETURN(std::vector<JobRecord> jobs, context_.store->ListJobs());
+  absl::MutexLock lock(&mu_);
+  for (const JobRecord& job : jobs) {
+    if (job.Finished()) continue;
+    spdlog::info("resuming job '{}' ({} of {} rounds committed)", job.id, job.committed_rounds, job.rounds);
+    (void)StartRunner(job);  // a job that cannot start is marked failed, the others go on
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> JobManager::Submit(const std::string& config, const std::string& submitted_by) {
+  ASSIGN_OR_RETURN(models::JobSpec spec, models::ParseJobSpec(config, "submitted job"));
+  if (!spec.model.pretrained().empty()) {
+    return absl::UnimplementedError(
+        "federated jobs from a pretrained model are not supported yet; use a model config");
+  }
+  RETURN_IF_ERROR(models::BuildModelSpec(spec.model).status());
+  ASSIGN_OR_RETURN(std::string id, context_.store->CreateJob(spec.name, config, spec.rounds, submitted_by,
+                                                             context_.clock->Now()));
+  ASSIGN_OR_RETURN(JobRecord job, context_.store->GetJob(id));
+  spdlog::info("job '{}' submitted by '{}': {} round(s), strategy {}, {}", id, submitted_by, spec.rounds,
+               spec.strategy.name, models::DescribePrivacy(spec));
+  absl::MutexLock lock(&mu_);
+  RETURN_IF_ERROR(StartRunner(job));
+  return id;
+}
+
+absl::Status JobManager::Cancel(const std::string& job_id) {
+  ASSIGN_OR_RETURN(JobRecord job, context_.store->GetJob(job_id));
+  if (job.Finished()) {
+    return absl::FailedPreconditionError(absl::StrCat("job '", job_id, "' is already ", job.state));
+  }
+  absl::MutexLock lock(&mu_);
+  const auto it = runners_.find(job_id);
+  if (it == runners_.end() || it->second->finished()) {
+    return context_.store->SetJobState(job_id, "cancelled", "cancelled by an operator", context_.clock->Now());
+  }
+  it->second->Cancel();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::shared_ptr<JobRunner>> JobManager::Running(const std::string& job_id) {
+  absl::MutexLock lock(&mu_);
+  const auto it = runners_.find(job_id);
+  if (it == runners_.end()) {
+    RETURN_IF_ERROR(context_.store->GetJob(job_id).status());
+    return absl::FailedPreconditionError(absl::StrCat("job '", job_id, "' is not running"));
+  }
+  if (it->second->finished()) return absl::FailedPreconditionError(absl::StrCat("job '", job_id, "' has ended"));
+  return it->second;
+}
+
+void JobManager::Shutdown() {
+  std::map<std::string, std::shared_ptr<JobRunner>> runners;
+  {
+    absl::MutexLock lock(&mu_);
+    runners.swap(runners_);
+  }
+  runners.clear();  // each destructor stops and joins its thread
+}
+
+}  // namespace fedattn::coordinator
