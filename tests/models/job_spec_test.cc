@@ -61,11 +61,11 @@ TEST(JobSpecTest, MainJobMeansWhatItSays) {
   EXPECT_EQ(job->sites.min_sites, 3);
   EXPECT_EQ(job->strategy.name, "fedavg");
   EXPECT_TRUE(job->strategy.params.empty());
-  EXPECT_EQ(job->local.epochs, 5);
+  EXPECT_EQ(job->local.epochs, 3);
   EXPECT_EQ(job->local.steps, 0);
   EXPECT_TRUE(job->sample_dp.enabled);
-  EXPECT_EQ(job->sample_dp.noise_multiplier, 1.0);
-  EXPECT_EQ(job->sample_dp.target_epsilon, 0.0);
+  EXPECT_EQ(job->sample_dp.noise_multiplier, 0.0);
+  EXPECT_EQ(job->sample_dp.target_epsilon, 6.0);
   EXPECT_EQ(job->sample_dp.delta, 1e-5);
   EXPECT_FALSE(job->client_dp.enabled);
   EXPECT_TRUE(job->secagg.enabled);
@@ -74,7 +74,13 @@ TEST(JobSpecTest, MainJobMeansWhatItSays) {
   EXPECT_EQ(job->data.schema.positive_class, "M");
   EXPECT_EQ(job->model.tabular().num_numeric(), 30);
   EXPECT_EQ(BuildModelSpec(job->model)->NumParameters(), 19170);
-  EXPECT_EQ(DescribePrivacy(*job), "DP-SGD sigma=1 C=1 delta=1e-05; no client DP; SecAgg on");
+  EXPECT_EQ(DescribePrivacy(*job), "DP-SGD target epsilon=6 C=1 delta=1e-05; no client DP; SecAgg on");
+  // Each site calibrates sigma for the whole job at its own size (152 training rows: a third of
+  // WDBC, 20 % held out).
+  auto plan = PlanSampleDp(*job, 152);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_EQ(plan->total_steps, 150);
+  EXPECT_NEAR(plan->noise_multiplier, 2.3, 0.05);
 
   auto plain = ParseJobSpec(*ResolveJobFile(kSource / "configs/jobs/wdbc_plain.yaml"), "plain");
   ASSERT_TRUE(plain.ok()) << plain.status();
@@ -90,6 +96,7 @@ TEST(JobSpecTest, MainJobMeansWhatItSays) {
   EXPECT_EQ(exam->strategy.name, "fedprox");
   EXPECT_EQ(exam->strategy.Get("proximal_mu"), 0.01);
   EXPECT_EQ(exam->checkpoint_every, 5);
+  EXPECT_EQ(exam->sample_dp.noise_multiplier, 1.2);
 }
 
 TEST(JobSpecTest, ResolvedTextIsSelfContainedAndStable) {
