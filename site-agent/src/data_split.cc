@@ -64,25 +64,59 @@ double LogGammaDraw(double shape, Rng& rng) {
   }
 }
 
-// q ~ Dir(alpha·p), by normalised Gamma draws; alpha = +inf gives p itself.
-std::vector<double> DirichletDraw(double alpha, const std::vector<double>& p, Rng& rng) {
-  if (std::isinf(alpha)) return p;
-  std::vector<double> logs(p.size());
-  for (size_t k = 0; k < p.size(); ++k) logs[k] = LogGammaDraw(alpha * p[k], rng);
+// The log of a weight that is zero for every practical purpose but stays finite when shifted.
+constexpr double kLogZero = -1e300;
+
+double LogSumExp(const std::vector<double>& logs) {
   const double top = *std::max_element(logs.begin(), logs.end());
-  std::vector<double> q(p.size(), 0.0);
-  if (!std::isfinite(top)) {
+  double sum = 0;
+  for (double l : logs) sum += std::exp(l - top);
+  return top + std::log(sum);
+}
+
+// log q for q ~ Dir(alpha·p), by normalised Gamma draws; alpha = +inf gives log p.
+std::vector<double> LogDirichletDraw(double alpha, const std::vector<double>& p, Rng& rng) {
+  std::vector<double> logs(p.size());
+  if (std::isinf(alpha)) {
+    for (size_t k = 0; k < p.size(); ++k) logs[k] = std::log(p[k]);
+    return logs;
+  }
+  for (size_t k = 0; k < p.size(); ++k) logs[k] = LogGammaDraw(alpha * p[k], rng);
+  if (!std::isfinite(*std::max_element(logs.begin(), logs.end()))) {
     // Every draw underflowed (alpha near 0): the limit, one class picked with probability p_k.
     double u = UniformOpen(rng);
     size_t k = 0;
     while (k + 1 < p.size() && u >= p[k]) u -= p[k++];
-    q[k] = 1.0;
-    return q;
+    std::fill(logs.begin(), logs.end(), kLogZero);
+    logs[k] = 0;
+    return logs;
   }
-  double sum = 0;
-  for (size_t k = 0; k < p.size(); ++k) sum += q[k] = std::exp(logs[k] - top);
-  for (double& x : q) x /= sum;
-  return q;
+  const double total = LogSumExp(logs);
+  for (double& l : logs) l = std::max(l - total, kLogZero);
+  return logs;
+}
+
+// Iterative proportional fitting (Deming & Stephan 1940), in logs: rescales the rows and columns
+// of exp(log_x) until row s sums to row_sums[s] and column k to col_sums[k]. The result is the
+// table with those sums nearest the start in Kullback-Leibler divergence (Csiszar 1975).
+void FitMargins(std::vector<std::vector<double>>& log_x, const std::vector<double>& row_sums,
+                const std::vector<double>& col_sums) {
+  std::vector<double> column(log_x.size());
+  for (int iteration = 0; iteration < 10000; ++iteration) {
+    double worst = 0;
+    for (size_t s = 0; s < log_x.size(); ++s) {
+      const double shift = std::log(row_sums[s]) - LogSumExp(log_x[s]);
+      worst = std::max(worst, std::abs(shift));
+      for (double& v : log_x[s]) v += shift;
+    }
+    for (size_t k = 0; k < col_sums.size(); ++k) {
+      for (size_t s = 0; s < log_x.size(); ++s) column[s] = log_x[s][k];
+      const double shift = std::log(col_sums[k]) - LogSumExp(column);
+      worst = std::max(worst, std::abs(shift));
+      for (size_t s = 0; s < log_x.size(); ++s) log_x[s][k] += shift;
+    }
+    if (worst < 1e-12) return;
+  }
 }
 
 template <typename T>
@@ -98,11 +132,9 @@ std::vector<int> SeededOrder(size_t n, Rng& rng) {
 }
 
 // Splits `total` units over classes in proportion to `weights`, never giving class k more than
-// caps[k] (sum of caps >= total). Largest remainder (Hamilton) rounding; equal remainders go to
-// the higher `priority`, then the lower index. What a capped class cannot take is apportioned
-// again over the others by the same weights.
-std::vector<int64_t> Apportion(int64_t total, const std::vector<double>& weights, const std::vector<int64_t>& caps,
-                               const std::vector<double>& priority) {
+// caps[k] (sum of caps >= total). Largest remainder (Hamilton) rounding, ties to the lower index;
+// what a capped class cannot take is apportioned again over the others by the same weights.
+std::vector<int64_t> Apportion(int64_t total, const std::vector<double>& weights, const std::vector<int64_t>& caps) {
   const size_t n = weights.size();
   std::vector<int64_t> counts(n, 0);
   while (total > 0) {
@@ -131,9 +163,8 @@ std::vector<int64_t> Apportion(int64_t total, const std::vector<double>& weights
       given += give[k];
       remainders.emplace_back(std::llround((share - std::floor(share)) * 1e9), k);
     }
-    std::sort(remainders.begin(), remainders.end(), [&](const auto& a, const auto& b) {
+    std::sort(remainders.begin(), remainders.end(), [](const auto& a, const auto& b) {
       if (a.first != b.first) return a.first > b.first;
-      if (priority[a.second] != priority[b.second]) return priority[a.second] > priority[b.second];
       return a.second < b.second;
     });
     for (size_t i = 0; given < total; i = (i + 1) % remainders.size()) {
@@ -176,24 +207,43 @@ std::vector<int> AssignByLabel(const std::vector<std::string>& labels, size_t si
   for (int64_t r = 0; r < rows; ++r) by_class[labels[r]].push_back(r);
   const std::vector<int> service = SeededOrder(sites, rng);
   std::vector<std::vector<int64_t>> queues;
-  std::vector<double> prior;
+  std::vector<double> prior, class_rows;
   for (auto& [value, members] : by_class) {
     Shuffle(members, rng);
-    prior.push_back(static_cast<double>(members.size()) / static_cast<double>(rows));
+    class_rows.push_back(static_cast<double>(members.size()));
+    prior.push_back(class_rows.back() / static_cast<double>(rows));
     queues.push_back(std::move(members));
   }
-  std::vector<int64_t> left(queues.size()), taken(queues.size(), 0);
-  for (size_t k = 0; k < queues.size(); ++k) left[k] = static_cast<int64_t>(queues[k].size());
+  const size_t classes = queues.size();
   const std::vector<int64_t> sizes = EqualSizes(rows, sites);
+
+  // Each site's wish, n_s·q_s, fitted to the classes' real sizes.
+  std::vector<std::vector<double>> log_x(sites);
+  std::vector<double> site_rows(sites);
+  for (size_t s = 0; s < sites; ++s) {
+    log_x[s] = LogDirichletDraw(alpha, prior, rng);
+    site_rows[s] = static_cast<double>(sizes[s]);
+  }
+  FitMargins(log_x, site_rows, class_rows);
+
+  // Round site by site. A site's weights are its fitted counts scaled to what is left of each
+  // class for the sites still to serve, so rounding never piles up on the last site served.
+  std::vector<int64_t> left(classes), taken(classes, 0);
+  std::vector<double> pending(classes, 0.0);  // fitted counts of the sites still to serve
+  for (size_t k = 0; k < classes; ++k) {
+    left[k] = static_cast<int64_t>(queues[k].size());
+    for (size_t s = 0; s < sites; ++s) pending[k] += std::exp(log_x[s][k]);
+  }
   std::vector<int> site_of(rows, -1);
   for (int s : service) {
-    const std::vector<double> q = DirichletDraw(alpha, prior, rng);
-    // A tied unit goes to the class with the most rows left for its share of the rows left, so
-    // that rounding does not pile up on the last site served (exact proportions at alpha = inf).
-    std::vector<double> priority(queues.size());
-    for (size_t k = 0; k < queues.size(); ++k) priority[k] = static_cast<double>(left[k]) / prior[k];
-    const std::vector<int64_t> counts = Apportion(sizes[s], q, left, priority);
-    for (size_t k = 0; k < queues.size(); ++k) {
+    std::vector<double> weights(classes);
+    for (size_t k = 0; k < classes; ++k) {
+      const double fitted = std::exp(log_x[s][k]);
+      weights[k] = pending[k] > 0 ? fitted * static_cast<double>(left[k]) / pending[k] : 0.0;
+      pending[k] = std::max(pending[k] - fitted, 0.0);
+    }
+    const std::vector<int64_t> counts = Apportion(sizes[s], weights, left);
+    for (size_t k = 0; k < classes; ++k) {
       for (int64_t i = 0; i < counts[k]; ++i) site_of[queues[k][taken[k]++]] = s;
       left[k] -= counts[k];
     }

@@ -52,11 +52,11 @@ struct DataSplitOptions {
 // in label mode and its group in column mode; iid mode uses only keys.size().
 //  - iid: a seeded permutation cut into equal parts (sizes differ by at most one).
 //  - label (Hsu, Qi & Brown 2019, "Measuring the Effects of Non-Identical Data Distribution",
-//    sec. 3): site sizes are equal as in iid; site i's class proportions are q_i ~ Dir(alpha·p),
-//    p the global class proportions. Sites are served in a seeded order; each takes round(n_i·q_i)
-//    rows of each class (largest remainder) from that class's seeded queue, and when a class
-//    runs out its share is redistributed over the classes left in proportion to q_i. So every
-//    row is used once, and the last site served takes what remains.
+//    sec. 3): site sizes are equal as in iid; site s wishes class proportions q_s ~ Dir(alpha·p),
+//    p the global class proportions. As every row is used once, the wishes n_s·q_s are fitted to
+//    the real class sizes by iterative proportional fitting (the nearest table with those sums,
+//    so a shortage is shared by all sites in proportion) and rounded site by site (largest
+//    remainder) from each class's seeded queue of rows.
 //  - column: groups (distinct keys) largest first, ties in seeded order, each to the site with
 //    the fewest rows so far (ties in a seeded order): no group is split; sizes stay balanced.
 // INVALID_ARGUMENT when the options are invalid, when there are fewer than
