@@ -6,6 +6,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "fedattn/common/status_macros.h"
+#include "fedattn/dp/accountant.h"
+#include "fedattn/dp/rdp.h"
 #include "fedattn/storage/database.h"
 
 namespace fedattn::agent {
@@ -81,10 +83,6 @@ absl::Status ValidateMechanism(const LedgerMechanism& m) {
   return absl::OkStatus();
 }
 
-dp::GaussianSteps StepsOf(const LedgerMechanism& m) {
-  return dp::GaussianSteps{.sampling_rate = m.sampling_rate, .noise_multiplier = m.noise_multiplier, .steps = m.steps};
-}
-
 // A real or NULL for +inf / "not used" (0 for the optional client-level fields).
 void BindEpsilon(storage::Statement& stmt, int index, double value) {
   if (std::isinf(value)) {
@@ -155,17 +153,69 @@ std::string FormatEpsilon(double epsilon) {
 
 }  // namespace
 
-absl::StatusOr<double> ComposeEpsilon(const dp::RdpAccountant& history, bool unbounded,
-                                      const LedgerMechanism* mechanism, double delta) {
-  RETURN_IF_ERROR(CheckDelta(delta, "delta"));
-  if (unbounded || (mechanism != nullptr && mechanism->unbounded())) return kUnbounded;
-  dp::RdpAccountant total = history;
-  if (mechanism != nullptr) RETURN_IF_ERROR(total.Compose(StepsOf(*mechanism)));
-  ASSIGN_OR_RETURN(dp::PrivacyGuarantee guarantee, total.GetEpsilon(delta));
-  return guarantee.epsilon;
-}
+// RdpAccountant::Compose's arithmetic (total[i] += per_step[i] * steps, in history order), so
+// the result is bit for bit the accountant's on the same rows; what it saves is recomputing the
+// per-step RDP (156 orders, ~10 ms) for every row: rounds of a job share (q, sigma).
+class SiteLedger::History {
+ public:
+  History() : orders_(dp::DefaultRdpOrders()), rdp_(orders_.size(), 0.0) {}
 
-SiteLedger::SiteLedger(std::unique_ptr<storage::Database> db, const Clock* clock, dp::RdpAccountant history)
+  // REQUIRES: ValidateMechanism(m) is OK.
+  absl::Status Add(const LedgerMechanism& m) {
+    if (m.unbounded()) {
+      unbounded_ = true;
+      return absl::OkStatus();
+    }
+    ASSIGN_OR_RETURN(const std::vector<double>* per_step, PerStep(m));
+    for (size_t i = 0; i < rdp_.size(); ++i) rdp_[i] += (*per_step)[i] * static_cast<double>(m.steps);
+    return absl::OkStatus();
+  }
+
+  // Epsilon at `delta` of `m` alone (the per-step cache of this history is reused).
+  absl::StatusOr<double> Alone(double delta, const LedgerMechanism& m) const {
+    RETURN_IF_ERROR(CheckDelta(delta, "delta"));
+    if (m.unbounded()) return kUnbounded;
+    ASSIGN_OR_RETURN(const std::vector<double>* per_step, PerStep(m));
+    std::vector<double> total(orders_.size(), 0.0);
+    for (size_t i = 0; i < total.size(); ++i) total[i] += (*per_step)[i] * static_cast<double>(m.steps);
+    ASSIGN_OR_RETURN(dp::PrivacyGuarantee guarantee, dp::EpsilonFromRdp(orders_, total, delta));
+    return guarantee.epsilon;
+  }
+
+  // Epsilon at `delta` of the history, with `extra` composed on top when not null.
+  absl::StatusOr<double> Epsilon(double delta, const LedgerMechanism* extra) const {
+    RETURN_IF_ERROR(CheckDelta(delta, "delta"));
+    if (unbounded_ || (extra != nullptr && extra->unbounded())) return kUnbounded;
+    std::vector<double> total = rdp_;
+    if (extra != nullptr) {
+      ASSIGN_OR_RETURN(const std::vector<double>* per_step, PerStep(*extra));
+      for (size_t i = 0; i < total.size(); ++i) total[i] += (*per_step)[i] * static_cast<double>(extra->steps);
+    }
+    ASSIGN_OR_RETURN(dp::PrivacyGuarantee guarantee, dp::EpsilonFromRdp(orders_, total, delta));
+    return guarantee.epsilon;
+  }
+
+ private:
+  absl::StatusOr<const std::vector<double>*> PerStep(const LedgerMechanism& m) const {
+    const std::pair<double, double> key(m.sampling_rate, m.noise_multiplier);
+    auto it = per_step_.find(key);
+    if (it == per_step_.end()) {
+      std::vector<double> values(orders_.size());
+      for (size_t i = 0; i < orders_.size(); ++i) {
+        ASSIGN_OR_RETURN(values[i], dp::SubsampledGaussianRdp(m.sampling_rate, m.noise_multiplier, orders_[i]));
+      }
+      it = per_step_.emplace(key, std::move(values)).first;
+    }
+    return &it->second;
+  }
+
+  std::vector<double> orders_;
+  std::vector<double> rdp_;
+  bool unbounded_ = false;  // some release had no sample-level DP
+  mutable std::map<std::pair<double, double>, std::vector<double>> per_step_;
+};
+
+SiteLedger::SiteLedger(std::unique_ptr<storage::Database> db, const Clock* clock, std::unique_ptr<History> history)
     : db_(std::move(db)), clock_(clock), history_(std::move(history)) {}
 
 SiteLedger::~SiteLedger() = default;
@@ -174,23 +224,18 @@ absl::StatusOr<std::unique_ptr<SiteLedger>> SiteLedger::Open(const std::filesyst
   ASSIGN_OR_RETURN(std::unique_ptr<storage::Database> db,
                    storage::Database::Open(path, storage::Database::Options{.wal = true, .synchronous_full = true}));
   RETURN_IF_ERROR(db->Migrate(kMigrations));
-  ASSIGN_OR_RETURN(dp::RdpAccountant history, dp::RdpAccountant::Create());
   ASSIGN_OR_RETURN(std::vector<LedgerEntry> released,
                    Query(*db, "WHERE decision = 'released' ORDER BY id", [](storage::Statement&) {}));
-  bool unbounded = false;
+  auto history = std::make_unique<History>();
   for (const LedgerEntry& entry : released) {
-    if (entry.mechanism.unbounded()) {
-      unbounded = true;
-      continue;
-    }
-    if (absl::Status status = history.Compose(StepsOf(entry.mechanism)); !status.ok()) {
+    absl::Status status = ValidateMechanism(entry.mechanism);
+    if (status.ok()) status = history->Add(entry.mechanism);
+    if (!status.ok()) {
       return absl::DataLossError(absl::StrCat(path.string(), ": ledger row ", entry.id,
                                               " cannot be accounted: ", status.message()));
     }
   }
-  auto ledger = std::unique_ptr<SiteLedger>(new SiteLedger(std::move(db), clock, std::move(history)));
-  ledger->unbounded_ = unbounded;
-  return ledger;
+  return std::unique_ptr<SiteLedger>(new SiteLedger(std::move(db), clock, std::move(history)));
 }
 
 absl::StatusOr<SpendProjection> SiteLedger::ProjectSpend(const LedgerMechanism& mechanism, double release_delta,
@@ -198,11 +243,10 @@ absl::StatusOr<SpendProjection> SiteLedger::ProjectSpend(const LedgerMechanism& 
   RETURN_IF_ERROR(ValidateMechanism(mechanism));
   RETURN_IF_ERROR(CheckDelta(release_delta, "the release's delta"));
   RETURN_IF_ERROR(CheckDelta(cap_delta, "the cap's delta"));
-  ASSIGN_OR_RETURN(dp::RdpAccountant empty, dp::RdpAccountant::Create());
   SpendProjection projection;
-  ASSIGN_OR_RETURN(projection.epsilon_release, ComposeEpsilon(empty, false, &mechanism, release_delta));
   absl::MutexLock lock(&mu_);
-  ASSIGN_OR_RETURN(projection.epsilon_cumulative_after, ComposeEpsilon(history_, unbounded_, &mechanism, cap_delta));
+  ASSIGN_OR_RETURN(projection.epsilon_release, history_->Alone(release_delta, mechanism));
+  ASSIGN_OR_RETURN(projection.epsilon_cumulative_after, history_->Epsilon(cap_delta, &mechanism));
   return projection;
 }
 
@@ -217,10 +261,8 @@ absl::StatusOr<LedgerEntry> SiteLedger::Record(LedgerEntry entry) {
     return absl::InvalidArgumentError(absl::StrCat("ledger: epsilon_cap must be > 0, got ", entry.epsilon_cap));
   }
   const bool release = entry.decision == LedgerDecision::kReleased;
-  ASSIGN_OR_RETURN(dp::RdpAccountant empty, dp::RdpAccountant::Create());
-  ASSIGN_OR_RETURN(entry.epsilon_release, ComposeEpsilon(empty, false, &entry.mechanism, entry.delta));
-  ASSIGN_OR_RETURN(entry.epsilon_cumulative,
-                   ComposeEpsilon(history_, unbounded_, &entry.mechanism, entry.cap_delta));
+  ASSIGN_OR_RETURN(entry.epsilon_release, history_->Alone(entry.delta, entry.mechanism));
+  ASSIGN_OR_RETURN(entry.epsilon_cumulative, history_->Epsilon(entry.cap_delta, &entry.mechanism));
   if (release) {
     if (entry.epsilon_cumulative > entry.epsilon_cap) {
       return absl::ResourceExhaustedError(absl::StrCat(
@@ -285,13 +327,7 @@ absl::StatusOr<LedgerEntry> SiteLedger::Record(LedgerEntry entry) {
     return absl::OkStatus();
   }));
   // Only a committed release joins the history.
-  if (release) {
-    if (entry.mechanism.unbounded()) {
-      unbounded_ = true;
-    } else {
-      RETURN_IF_ERROR(history_.Compose(StepsOf(entry.mechanism)));
-    }
-  }
+  if (release) RETURN_IF_ERROR(history_->Add(entry.mechanism));
   return entry;
 }
 
@@ -323,7 +359,7 @@ absl::StatusOr<std::vector<LedgerEntry>> SiteLedger::Entries() const {
 
 absl::StatusOr<double> SiteLedger::SpentEpsilon(double delta) const {
   absl::MutexLock lock(&mu_);
-  return ComposeEpsilon(history_, unbounded_, nullptr, delta);
+  return history_->Epsilon(delta, nullptr);
 }
 
 absl::StatusOr<LedgerSummary> SiteLedger::Summary(double delta) const {
@@ -331,33 +367,23 @@ absl::StatusOr<LedgerSummary> SiteLedger::Summary(double delta) const {
   ASSIGN_OR_RETURN(std::vector<LedgerEntry> rows, Entries());
   LedgerSummary summary;
   summary.delta = delta;
-  struct PerJob {
-    size_t index;
-    dp::RdpAccountant history;
-    bool unbounded = false;
-  };
-  std::map<std::string, PerJob> jobs;
+  std::map<std::string, std::pair<size_t, History>> jobs;  // job -> (index in summary.jobs, history)
   for (const LedgerEntry& row : rows) {
     auto it = jobs.find(row.job_id);
     if (it == jobs.end()) {
-      ASSIGN_OR_RETURN(dp::RdpAccountant history, dp::RdpAccountant::Create());
-      it = jobs.emplace(row.job_id, PerJob{summary.jobs.size(), std::move(history)}).first;
+      it = jobs.emplace(row.job_id, std::make_pair(summary.jobs.size(), History())).first;
       summary.jobs.push_back(LedgerSummary::Job{.job_id = row.job_id});
     }
-    LedgerSummary::Job& job = summary.jobs[it->second.index];
+    LedgerSummary::Job& job = summary.jobs[it->second.first];
     if (row.decision == LedgerDecision::kRefused) {
       ++job.refusals;
       continue;
     }
     ++job.releases;
-    if (row.mechanism.unbounded()) {
-      it->second.unbounded = true;
-    } else {
-      RETURN_IF_ERROR(it->second.history.Compose(StepsOf(row.mechanism)));
-    }
+    RETURN_IF_ERROR(it->second.second.Add(row.mechanism));
   }
   for (auto& [id, job] : jobs) {
-    ASSIGN_OR_RETURN(summary.jobs[job.index].epsilon, ComposeEpsilon(job.history, job.unbounded, nullptr, delta));
+    ASSIGN_OR_RETURN(summary.jobs[job.first].epsilon, job.second.Epsilon(delta, nullptr));
   }
   ASSIGN_OR_RETURN(summary.epsilon_total, SpentEpsilon(delta));
   return summary;

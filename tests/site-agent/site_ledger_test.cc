@@ -122,6 +122,25 @@ TEST_F(SiteLedgerTest, ReopeningKeepsEntriesAndTheHistory) {
   EXPECT_EQ(*(*db)->SchemaVersion(), 1);
 }
 
+TEST_F(SiteLedgerTest, ALongHistoryComposesExactlyAfterReopening) {
+  std::vector<dp::GaussianSteps> history;
+  {
+    auto ledger = Open();
+    for (int64_t round = 0; round < 60; ++round) {
+      // Two jobs interleaved, each with its own (q, sigma), and a varying number of steps.
+      const bool a = round % 2 == 0;
+      const LedgerMechanism m = a ? DpSgd(0.21, 2.3, 15 + round % 3) : DpSgd(0.098, 1.2, 11);
+      ASSERT_TRUE(ledger->RecordRelease(Entry(a ? "a" : "b", round, m)).ok());
+      history.push_back({m.sampling_rate, m.noise_multiplier, m.steps});
+    }
+  }
+  auto ledger = Open();
+  EXPECT_DOUBLE_EQ(*ledger->SpentEpsilon(1e-5), Reference(history, 1e-5));
+  auto next = ledger->ProjectSpend(DpSgd(0.21, 2.3, 15), 1e-5, 1e-5);
+  history.push_back({0.21, 2.3, 15});
+  EXPECT_DOUBLE_EQ(next->epsilon_cumulative_after, Reference(history, 1e-5));
+}
+
 TEST_F(SiteLedgerTest, ARoundIsNeverChargedTwice) {
   auto ledger = Open();
   auto first = ledger->RecordRelease(Entry("j", 3, DpSgd(0.2, 1.0, 10)));

@@ -3,7 +3,8 @@
 // "The site ledger".
 //
 // Every row carries the mechanism's parameters (q, sigma, C, steps, delta), not only epsilon, so
-// anyone can recompute epsilon. The site's cumulative epsilon composes EVERY release of the site
+// anyone can recompute epsilon: composing the released rows with dp::RdpAccountant (default
+// grid) gives exactly the recorded cumulative epsilon. The site's cumulative epsilon composes EVERY release of the site
 // (all jobs, all datasets: a new file version may hold the same patients) with the RDP
 // accountant (dp/accountant.h) over the history of (q, sigma, steps) rows, at the cap's delta.
 // A release without sample-level DP (mechanism "none") has unbounded epsilon: +infinity here,
@@ -25,7 +26,6 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "fedattn/common/clock.h"
-#include "fedattn/dp/accountant.h"
 
 namespace fedattn::storage {
 class Database;
@@ -132,20 +132,18 @@ class SiteLedger {
   // The site's cumulative epsilon so far at `delta` (kUnbounded after a release without DP).
   [[nodiscard]] absl::StatusOr<double> SpentEpsilon(double delta) const;
 
+  // The composed history of releases (the accountant's arithmetic, with the per-step RDP of each
+  // distinct (q, sigma) computed once).
+  class History;
+
  private:
-  SiteLedger(std::unique_ptr<storage::Database> db, const Clock* clock, dp::RdpAccountant history);
+  SiteLedger(std::unique_ptr<storage::Database> db, const Clock* clock, std::unique_ptr<History> history);
   absl::StatusOr<LedgerEntry> Record(LedgerEntry entry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   mutable absl::Mutex mu_;
   std::unique_ptr<storage::Database> db_ ABSL_GUARDED_BY(mu_);
   const Clock* clock_;
-  dp::RdpAccountant history_ ABSL_GUARDED_BY(mu_);  // every released poisson_gaussian row
-  bool unbounded_ ABSL_GUARDED_BY(mu_) = false;     // some release had no sample-level DP
+  std::unique_ptr<History> history_ ABSL_GUARDED_BY(mu_);  // every released row
 };
-
-// Epsilon of `mechanism` composed onto `history` at `delta` (kUnbounded for "none" or if
-// `unbounded`). Exposed for auditors' recomputation and for tests.
-[[nodiscard]] absl::StatusOr<double> ComposeEpsilon(const dp::RdpAccountant& history, bool unbounded,
-                                                    const LedgerMechanism* mechanism, double delta);
 
 }  // namespace fedattn::agent
