@@ -10,6 +10,7 @@
 #include "absl/strings/str_format.h"
 #include "fedattn/common/status_macros.h"
 #include "fedattn/config/yaml_reader.h"
+#include "fedattn/dp/calibration.h"
 #include "fedattn/models/checkpoint.h"
 #include "fedattn/models/tokenizer.h"
 
@@ -56,11 +57,70 @@ absl::Status LoadText(const TrainConfig& config, int64_t max_positions, Batch* t
   return absl::OkStatus();
 }
 
+void ReadPrivacy(config::MapReader& reader, PrivacyConfig* privacy) {
+  reader.Optional("noise_multiplier", &privacy->noise_multiplier, 0.0, 1e6);
+  reader.Optional("target_epsilon", &privacy->target_epsilon, 0.0, 1e6);
+  reader.Optional("max_grad_norm", &privacy->max_grad_norm, 0.0, 1e12);
+  reader.Optional("delta", &privacy->delta, 0.0, 1.0);
+  reader.Optional("sampling_rate", &privacy->sampling_rate, 0.0, 1.0);
+  reader.Optional("expected_batch_size", &privacy->expected_batch_size, 0.0, 1e12);
+  reader.Optional("steps", &privacy->steps, 0, INT64_MAX);
+}
+
+// Resolves q, steps and σ for `examples` training rows, and configures the trainer for DP-SGD.
+absl::StatusOr<DpSgdOptions> ResolvePrivacy(const TrainConfig& config, int64_t examples, std::ostream& out) {
+  const PrivacyConfig& privacy = *config.privacy;
+  const double n = static_cast<double>(examples);
+  double q = privacy.sampling_rate;
+  if (q == 0) {
+    const double expected = privacy.expected_batch_size > 0 ? privacy.expected_batch_size
+                                                            : static_cast<double>(config.trainer.batch_size());
+    q = expected / n;
+  }
+  if (!(q > 0 && q <= 1)) {
+    return absl::InvalidArgumentError(absl::StrCat("privacy: sampling rate ", q, " for ", examples,
+                                                   " training examples is not in (0, 1]"));
+  }
+  const int64_t steps = privacy.steps > 0 ? privacy.steps
+                                          : config.trainer.epochs() * std::max<int64_t>(1, std::llround(1.0 / q));
+  double sigma = privacy.noise_multiplier;
+  if (privacy.target_epsilon > 0) {
+    ASSIGN_OR_RETURN(dp::NoiseCalibration calibration,
+                     dp::CalibrateNoiseMultiplier(privacy.target_epsilon, privacy.delta, q, steps));
+    sigma = calibration.noise_multiplier;
+    out << absl::StrFormat("privacy: noise multiplier %.4f calibrated for epsilon %g at delta %g over %d steps\n", sigma,
+                           privacy.target_epsilon, privacy.delta, steps);
+  }
+  if (privacy.delta >= 1.0 / n) {
+    out << absl::StrFormat("privacy: warning: delta %g is not below 1/%d (training examples); such a delta allows "
+                           "releasing a record outright\n",
+                           privacy.delta, examples);
+  }
+  out << absl::StrFormat("privacy: DP-SGD with Poisson sampling q = %.5f (expected batch %.1f), noise multiplier %.4f, "
+                         "per-example clip %g, %d steps\n",
+                         q, q * n, sigma, privacy.max_grad_norm, steps)
+      << std::flush;
+  return DpSgdOptions().noise_multiplier(sigma).max_grad_norm(privacy.max_grad_norm).sampling_rate(q).steps(steps);
+}
+
 }  // namespace
+
+absl::Status PrivacyConfig::Validate() const {
+  if ((noise_multiplier > 0) == (target_epsilon > 0)) {
+    return absl::InvalidArgumentError("privacy: set exactly one of noise_multiplier and target_epsilon (> 0)");
+  }
+  if (!(max_grad_norm > 0)) return absl::InvalidArgumentError("privacy.max_grad_norm must be > 0");
+  if (!(delta > 0 && delta < 1)) return absl::InvalidArgumentError("privacy.delta must be in (0, 1)");
+  if (sampling_rate > 0 && expected_batch_size > 0) {
+    return absl::InvalidArgumentError("privacy: set at most one of sampling_rate and expected_batch_size");
+  }
+  return absl::OkStatus();
+}
 
 absl::Status TrainConfig::Validate() const {
   RETURN_IF_ERROR(model.Validate());
   RETURN_IF_ERROR(trainer.Validate());
+  if (privacy) RETURN_IF_ERROR(privacy->Validate());
   if (validation_fraction < 0 || validation_fraction >= 1) {
     return absl::InvalidArgumentError("data.validation_fraction must be in [0, 1)");
   }
@@ -113,6 +173,10 @@ absl::StatusOr<TrainConfig> LoadTrainConfig(const std::filesystem::path& path) {
       config::MapReader trainer = train.Map("trainer");
       ReadTrainerOptions(trainer, &config.trainer);
     }
+    if (train.Has("privacy")) {
+      config::MapReader privacy = train.Map("privacy");
+      ReadPrivacy(privacy, &config.privacy.emplace());
+    }
     train.OptionalPath("output", &config.output);
   }
   RETURN_IF_ERROR(doc.Finish());
@@ -164,9 +228,24 @@ absl::StatusOr<CentralTrainingResult> RunCentralTraining(const std::filesystem::
                          TrainableName(config.model.trainable()), config.data_path.string(), result.train_examples,
                          result.validation_examples, at::get_num_threads(), trainer->device().str())
       << std::flush;
+  if (config.privacy) {
+    ASSIGN_OR_RETURN(DpSgdOptions dp_sgd, ResolvePrivacy(config, result.train_examples, out));
+    RETURN_IF_ERROR(trainer->EnableDpSgd(dp_sgd));
+  }
   ASSIGN_OR_RETURN(result.train, trainer->Fit(train, validation));
   out << absl::StrFormat("done: %d steps in %.1f s; validation %s\n", result.train.steps, result.train.seconds,
                          result.train.validation.ToString());
+  if (result.train.dp_sgd) {
+    // What was released is the trained model: account the steps actually taken.
+    const DpSgdSummary& dp = *result.train.dp_sgd;
+    ASSIGN_OR_RETURN(result.privacy, dp::ComputeEpsilon(dp.sampling_rate, dp.noise_multiplier, dp.steps,
+                                                        config.privacy->delta));
+    out << absl::StrFormat(
+        "privacy: epsilon %.4f at delta %g (RDP accountant, Poisson-subsampled Gaussian: q %.5f, sigma %.4f, %d steps; "
+        "default order grid, optimal order %g); %.1f%% of sampled examples clipped, %d empty batches\n",
+        result.privacy->epsilon, result.privacy->delta, dp.sampling_rate, dp.noise_multiplier, dp.steps,
+        result.privacy->optimal_order, 100.0 * dp.clipped_fraction, dp.empty_batches);
+  }
   if (!config.output.empty()) {
     RETURN_IF_ERROR(SaveModel(*model, config.output, {{"fedattn.train_config", config_path.string()}}));
     out << "saved " << config.output.string() << "\n";

@@ -15,6 +15,7 @@
 #include "absl/strings/str_format.h"
 #include "fedattn/common/status_macros.h"
 #include "fedattn/config/yaml_reader.h"
+#include "fedattn/models/dp_sgd.h"
 
 namespace fedattn::models {
 namespace {
@@ -76,6 +77,23 @@ absl::Status TrainerOptions::Validate() const {
   if (device_ != "cpu" && device_ != "cuda" && device_ != "auto") {
     return absl::InvalidArgumentError(absl::StrCat("device must be cpu, cuda or auto, got '", device_, "'"));
   }
+  return absl::OkStatus();
+}
+
+absl::Status DpSgdOptions::Validate() const {
+  if (!(noise_multiplier_ >= 0 && std::isfinite(noise_multiplier_))) {
+    return absl::InvalidArgumentError("dp_sgd.noise_multiplier must be finite and >= 0");
+  }
+  if (!(max_grad_norm_ > 0 && std::isfinite(max_grad_norm_))) {
+    return absl::InvalidArgumentError("dp_sgd.max_grad_norm must be finite and > 0");
+  }
+  if (!(sampling_rate_ >= 0 && sampling_rate_ <= 1) || !(expected_batch_size_ >= 0 && std::isfinite(expected_batch_size_))) {
+    return absl::InvalidArgumentError("dp_sgd.sampling_rate must be in (0, 1] and expected_batch_size > 0");
+  }
+  if ((sampling_rate_ > 0) == (expected_batch_size_ > 0)) {
+    return absl::InvalidArgumentError("dp_sgd: set exactly one of sampling_rate and expected_batch_size");
+  }
+  if (steps_ < 0) return absl::InvalidArgumentError("dp_sgd.steps must be >= 0");
   return absl::OkStatus();
 }
 
@@ -165,10 +183,10 @@ absl::StatusOr<FlatParameters> FlatParameters::Create(torch::nn::Module& module)
         }
       }
       p.set_data(view.view(p.sizes()));
-      p.mutable_grad() = flat.grads_.narrow(0, offset, n).view(p.sizes());
       flat.views_.push_back(p);
       offset += n;
     }
+    flat.BindGrads();
   } catch (const c10::Error& e) {
     return FromTorch(e, "flattening parameters");
   }
@@ -183,6 +201,18 @@ bool FlatParameters::GradsBound() const {
     offset += p.numel();
   }
   return true;
+}
+
+void FlatParameters::UnbindGrads() {
+  for (torch::Tensor& p : views_) p.mutable_grad().reset();
+}
+
+void FlatParameters::BindGrads() {
+  int64_t offset = 0;
+  for (torch::Tensor& p : views_) {
+    p.mutable_grad() = grads_.narrow(0, offset, p.numel()).view(p.sizes());
+    offset += p.numel();
+  }
 }
 
 FlatAdamW::FlatAdamW(FlatParameters* flat, const AdamWOptions& options)
@@ -322,6 +352,28 @@ Trainer::Trainer(std::shared_ptr<ModelImpl> model, TrainerOptions options, std::
       optimizer_(&flat_, options_.optimizer()),
       gradient_step_(std::make_unique<BackwardStep>(options_.max_grad_norm())) {}
 
+Trainer::~Trainer() = default;
+
+void Trainer::set_gradient_step(std::unique_ptr<GradientStep> step) {
+  gradient_step_ = std::move(step);
+  dp_options_.reset();
+  dp_step_ = nullptr;
+}
+
+absl::Status Trainer::EnableDpSgd(const DpSgdOptions& options) {
+  RETURN_IF_ERROR(options.Validate());
+  ASSIGN_OR_RETURN(std::unique_ptr<DpSgdStep> step,
+                   DpSgdStep::Create(DpSgdStepOptions()
+                                         .noise_multiplier(options.noise_multiplier())
+                                         .max_grad_norm(options.max_grad_norm())
+                                         .expected_batch_size(options.expected_batch_size())
+                                         .seed(options.seed())));
+  dp_step_ = step.get();
+  gradient_step_ = std::move(step);
+  dp_options_ = options;
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(std::shared_ptr<ModelImpl> model,
                                                          const TrainerOptions& options, std::ostream* progress) {
   RETURN_IF_ERROR(options.Validate());
@@ -387,7 +439,7 @@ absl::StatusOr<Metrics> Trainer::Evaluate(const Batch& data) {
 
 absl::StatusOr<TrainResult> Trainer::Fit(const Batch& train, const Batch& validation) {
   try {
-    return FitImpl(train, validation);
+    return dp_options_ ? FitDpSgd(train, validation) : FitImpl(train, validation);
   } catch (const c10::Error& e) {
     return FromTorch(e, "training");
   }
@@ -445,6 +497,86 @@ absl::StatusOr<TrainResult> Trainer::FitImpl(const Batch& train, const Batch& va
     result.validation = record.validation;
     result.history.push_back(record);
   }
+  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return result;
+}
+
+absl::StatusOr<TrainResult> Trainer::FitDpSgd(const Batch& train, const Batch& validation) {
+  const DpSgdOptions& dp = *dp_options_;
+  const int64_t n = train.size();
+  if (n == 0) return absl::InvalidArgumentError("the training split is empty");
+  const double q = dp.sampling_rate() > 0 ? dp.sampling_rate() : dp.expected_batch_size() / static_cast<double>(n);
+  if (q > 1) {
+    return absl::InvalidArgumentError(absl::StrCat("dp_sgd.expected_batch_size ", dp.expected_batch_size(),
+                                                   " exceeds the ", n, " training examples"));
+  }
+  const int64_t per_epoch = std::max<int64_t>(1, std::llround(1.0 / q));
+  const int64_t total_steps = dp.steps() > 0 ? dp.steps() : options_.epochs() * per_epoch;
+  const int64_t epochs = (total_steps + per_epoch - 1) / per_epoch;
+  dp_step_->set_expected_batch_size(q * static_cast<double>(n));
+  // Refuse before the first step, naming the parameter, if a trainable one cannot be clipped per example.
+  RETURN_IF_ERROR(
+      dp_step_->CheckSupported(*model_, SliceBatch(train, torch::arange(std::min<int64_t>(n, 2))).to(device_), &flat_));
+  flat_.ZeroGrad();
+  dp_step_->ResetCounters();
+  std::optional<uint64_t> sampler_seed;
+  if (dp.seed()) sampler_seed = *dp.seed() ^ 0x5DEECE66Dull;
+  ASSIGN_OR_RETURN(PoissonSampler sampler, PoissonSampler::Create(n, q, sampler_seed));
+  DpSgdSummary summary;
+  summary.sampling_rate = q;
+  summary.noise_multiplier = dp.noise_multiplier();
+  summary.max_grad_norm = dp.max_grad_norm();
+  TrainResult result;
+  const auto start = std::chrono::steady_clock::now();
+  auto window_start = start;
+  double window_loss = 0, epoch_loss = 0;
+  int64_t window_steps = 0, epoch_examples = 0;
+  for (int64_t step = 0; step < total_steps; ++step) {
+    const std::vector<int64_t> indices = sampler.Next();
+    const int64_t count = static_cast<int64_t>(indices.size());
+    const Batch batch = count == 0 ? Batch{} : SliceBatch(train, torch::tensor(indices, torch::kInt64)).to(device_);
+    const double lr = LearningRateAt(options_, step, total_steps);
+    ASSIGN_OR_RETURN(double loss, TrainStep(batch, lr));
+    ++result.steps;
+    summary.sampled_examples += count;
+    summary.empty_batches += count == 0 ? 1 : 0;
+    epoch_loss += loss * static_cast<double>(count);
+    epoch_examples += count;
+    window_loss += loss;
+    ++window_steps;
+    const int64_t epoch = step / per_epoch + 1;
+    if (progress_ != nullptr && options_.log_every() > 0 && result.steps % options_.log_every() == 0) {
+      const auto now = std::chrono::steady_clock::now();
+      const double ms = std::chrono::duration<double, std::milli>(now - window_start).count() / window_steps;
+      *progress_ << absl::StrFormat("epoch %d/%d step %d/%d loss %.4f lr %.3g %.1f ms/step (DP-SGD)\n", epoch, epochs,
+                                    result.steps, total_steps, window_loss / window_steps, lr, ms)
+                 << std::flush;
+      window_start = now;
+      window_loss = 0;
+      window_steps = 0;
+    }
+    if (result.steps % per_epoch != 0 && result.steps != total_steps) continue;
+    EpochRecord record;
+    record.epoch = epoch;
+    record.train_loss = epoch_examples > 0 ? epoch_loss / static_cast<double>(epoch_examples) : 0;
+    if (validation.size() > 0) {
+      ASSIGN_OR_RETURN(record.validation, Evaluate(validation));
+    }
+    if (progress_ != nullptr) {
+      *progress_ << absl::StrFormat("epoch %d/%d train loss %.4f", epoch, epochs, record.train_loss);
+      if (validation.size() > 0) *progress_ << " | validation " << record.validation.ToString();
+      *progress_ << "\n" << std::flush;
+    }
+    result.validation = record.validation;
+    result.history.push_back(record);
+    epoch_loss = 0;
+    epoch_examples = 0;
+  }
+  summary.steps = result.steps;
+  summary.clipped_fraction = dp_step_->examples() > 0 ? static_cast<double>(dp_step_->clipped()) /
+                                                            static_cast<double>(dp_step_->examples())
+                                                      : 0.0;
+  result.dp_sgd = summary;
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return result;
 }

@@ -4,20 +4,17 @@
 
 #include "absl/strings/str_cat.h"
 #include "fedattn/common/status_macros.h"
+#include "fedattn/models/dp_ops.h"
 
 namespace fedattn::models {
 namespace {
 
 const char* const kAttentionTargets[] = {"query", "key", "value"};
 
-// y = x W^T + b as one addmm.
-torch::Tensor Linear(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
-  return at::addmm(bias, x, weight.t());
-}
-
-torch::Tensor LayerNorm(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias, double eps) {
-  return at::layer_norm(x, {x.size(-1)}, weight, bias, eps);
-}
+// Every use of a parameter goes through dp_ops.h, so DP-SGD can clip per example: y = x W^T + b
+// is one addmm outside a DP-SGD step.
+using ops::LayerNorm;
+using ops::Linear;
 
 torch::Tensor Activation(const torch::Tensor& x, const std::string& name) {
   return name == "relu" ? at::relu(x) : at::gelu(x);
@@ -73,7 +70,7 @@ void EncoderLayerImpl::reset() {
 torch::Tensor EncoderLayerImpl::Lora(const torch::Tensor& x, absl::string_view target) {
   const auto& [a, b] = lora_.at(std::string(target));
   const torch::Tensor input = lora.dropout() > 0 ? at::dropout(x, lora.dropout(), is_training()) : x;
-  return at::mm(at::mm(input, a.t()), b.t()).mul_(lora.alpha() / static_cast<double>(lora.rank()));
+  return Linear(Linear(input, a, {}), b, {}).mul_(lora.alpha() / static_cast<double>(lora.rank()));
 }
 
 torch::Tensor EncoderLayerImpl::Attention(const torch::Tensor& x, int64_t batch, const torch::Tensor& key_bias,
@@ -198,10 +195,10 @@ torch::Tensor TextClassifierImpl::Encode(const torch::Tensor& input_ids, const t
   const int64_t batch = input_ids.size(0), tokens = input_ids.size(1), d = encoder.d_model();
   TORCH_CHECK(tokens <= text.max_positions(), "sequence of ", tokens, " tokens exceeds max_positions ",
               text.max_positions());
-  torch::Tensor x = at::embedding(word_embeddings_, input_ids) +
-                    position_embeddings_.narrow(0, 0, tokens).unsqueeze(0);
-  x = token_type_ids.defined() ? x + at::embedding(token_type_embeddings_, token_type_ids)
-                               : x + token_type_embeddings_[0];
+  torch::Tensor x = ops::AddParameter(ops::Embedding(word_embeddings_, input_ids),
+                                      position_embeddings_.narrow(0, 0, tokens));
+  x = token_type_ids.defined() ? x + ops::Embedding(token_type_embeddings_, token_type_ids)
+                               : ops::AddParameter(x, token_type_embeddings_[0]);
   x = LayerNorm(x, embedding_norm_weight_, embedding_norm_bias_, encoder.layer_norm_eps());
   x = at::dropout(x, encoder.dropout(), is_training()).reshape({batch * tokens, d});
   torch::Tensor key_bias;
@@ -273,13 +270,14 @@ torch::Tensor TabularTransformerImpl::forward(const Batch& batch) {
   if (numeric_weight_.defined()) {
     rows = batch.numeric.size(0);
     // x_j * W_j + b_j for every numeric feature j: [B, F, D].
-    parts.push_back(at::addcmul(numeric_bias_, batch.numeric.unsqueeze(-1), numeric_weight_));
+    parts.push_back(ops::FeatureAffine(batch.numeric, numeric_weight_, numeric_bias_));
   }
   if (category_embeddings_.defined()) {
     rows = batch.categorical.size(0);
-    parts.push_back(at::embedding(category_embeddings_, batch.categorical + category_offsets_) + category_bias_);
+    parts.push_back(
+        ops::AddParameter(ops::Embedding(category_embeddings_, batch.categorical + category_offsets_), category_bias_));
   }
-  parts.insert(parts.begin(), cls_token_.view({1, 1, d}).expand({rows, 1, d}));
+  parts.insert(parts.begin(), ops::ExpandParameter(cls_token_.view({1, d}), rows));
   const int64_t tokens = 1 + options_.tabular().num_numeric() +
                          static_cast<int64_t>(options_.tabular().cardinalities().size());
   torch::Tensor x = at::cat(parts, 1).reshape({rows * tokens, d});

@@ -3,16 +3,32 @@
 #pragma once
 
 #include <filesystem>
+#include <optional>
 #include <ostream>
 #include <string>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "fedattn/dp/accountant.h"
 #include "fedattn/models/data.h"
 #include "fedattn/models/model_spec.h"
 #include "fedattn/models/trainer.h"
 
 namespace fedattn::models {
+
+// `train.privacy:` — train with DP-SGD (sample-level DP, see docs/privacy.md) and report the
+// (ε, δ) the run spent, from the RDP accountant over the default order grid.
+struct PrivacyConfig {
+  absl::Status Validate() const;
+
+  double noise_multiplier = 0;     // σ; exactly one of this and target_epsilon is set
+  double target_epsilon = 0;       // calibrate σ so the whole run meets (target_epsilon, delta)
+  double max_grad_norm = 1.0;      // C, per example
+  double delta = 1e-5;             // should be well below 1 / training examples
+  double sampling_rate = 0;        // q; 0 = expected_batch_size / training examples
+  double expected_batch_size = 0;  // 0 = trainer.batch_size (when sampling_rate is 0 too)
+  int64_t steps = 0;               // 0 = trainer.epochs * round(1 / q)
+};
 
 struct TrainConfig {
   absl::Status Validate() const;
@@ -30,6 +46,7 @@ struct TrainConfig {
   double validation_fraction = 0.2;   // share of rows held out, stratified by class
   uint64_t split_seed = 0;
   TrainerOptions trainer;
+  std::optional<PrivacyConfig> privacy;  // DP-SGD when present
   std::filesystem::path output;       // optional: safetensors file for the trained model
 };
 
@@ -40,6 +57,7 @@ struct CentralTrainingResult {
   TrainResult train;
   int64_t train_examples = 0, validation_examples = 0;
   int64_t parameters = 0, trainable_parameters = 0;
+  std::optional<dp::PrivacyGuarantee> privacy;  // DP-SGD runs: what the run spent
 };
 
 // Loads the data, builds (or imports) the model, trains, prints progress and a final summary to

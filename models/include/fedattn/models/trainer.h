@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -62,6 +63,28 @@ struct TrainerOptions {
   FEDATTN_ARG(int64_t, positive_class) = 1;  // binary ROC-AUC scores this class
 };
 
+// DP-SGD mode of the trainer (dp_sgd.h): Poisson sampling at rate q, per-example clipping to C,
+// Gaussian noise σC. Exactly one of sampling_rate and expected_batch_size is set.
+struct DpSgdOptions {
+  absl::Status Validate() const;
+
+  FEDATTN_ARG(double, noise_multiplier) = 1.0;  // σ >= 0 (0 clips without noise: no privacy)
+  FEDATTN_ARG(double, max_grad_norm) = 1.0;     // C > 0, per example
+  FEDATTN_ARG(double, sampling_rate) = 0.0;     // q in (0, 1]; 0 = expected_batch_size / N
+  FEDATTN_ARG(double, expected_batch_size) = 0.0;  // qN, used when sampling_rate is 0
+  FEDATTN_ARG(int64_t, steps) = 0;  // noisy steps; 0 = TrainerOptions::epochs * round(1/q)
+  FEDATTN_ARG(std::optional<uint64_t>, seed) = std::nullopt;  // tests only; unset = RAND_bytes
+};
+
+// What a DP-SGD Fit did: the accountant's inputs (dp::GaussianSteps: q, σ, steps) and what it saw.
+struct DpSgdSummary {
+  double sampling_rate = 0, noise_multiplier = 0, max_grad_norm = 0;
+  int64_t steps = 0;             // noisy steps, each on a Poisson-sampled batch (possibly empty)
+  int64_t sampled_examples = 0;  // sum of the batch sizes
+  int64_t empty_batches = 0;
+  double clipped_fraction = 0;   // share of sampled examples whose gradient norm exceeded C
+};
+
 // Reads a `trainer:` mapping (see configs/train/*.yaml) into options.
 void ReadTrainerOptions(config::MapReader& reader, TrainerOptions* options);
 
@@ -90,6 +113,12 @@ class FlatParameters {
   void ZeroGrad() { grads_.zero_(); }
   // True while every parameter's .grad() is still a view of grads() (autograd accumulates in place).
   bool GradsBound() const;
+  // The parameters, in layout order (each a view into params()).
+  const std::vector<torch::Tensor>& parameters() const { return views_; }
+  // Leaves every parameter's .grad() undefined (DP-SGD: a gradient that autograd then puts there
+  // came from an operation without per-example support), and binds them back to views of grads().
+  void UnbindGrads();
+  void BindGrads();
 
  private:
   torch::Tensor params_, grads_;
@@ -162,7 +191,10 @@ struct TrainResult {
   Metrics validation;  // after the last epoch
   int64_t steps = 0;
   double seconds = 0;
+  std::optional<DpSgdSummary> dp_sgd;  // set by a DP-SGD Fit
 };
+
+class DpSgdStep;
 
 class Trainer {
  public:
@@ -171,11 +203,21 @@ class Trainer {
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<Trainer>> Create(std::shared_ptr<ModelImpl> model,
                                                                        const TrainerOptions& options,
                                                                        std::ostream* progress);
-  // Replaces the gradient computation (DP-SGD). REQUIRES: not null.
-  void set_gradient_step(std::unique_ptr<GradientStep> step) { gradient_step_ = std::move(step); }
+  ~Trainer();
+  // Replaces the gradient computation (and leaves DP-SGD mode). REQUIRES: not null.
+  void set_gradient_step(std::unique_ptr<GradientStep> step);
+  // Switches to DP-SGD (dp_sgd.h): Fit samples each step's batch by Poisson sampling and takes
+  // options.steps noisy steps; TrainStep computes DpSgdStep's gradient; TrainerOptions::batch_size
+  // and max_grad_norm (global clipping) no longer apply. Errors: InvalidArgument for invalid
+  // options; Internal if the CSPRNG cannot be seeded.
+  [[nodiscard]] absl::Status EnableDpSgd(const DpSgdOptions& options);
+  bool dp_sgd() const { return dp_options_.has_value(); }
 
   // Trains for options.epochs over `train` (whole-dataset tensors, shuffled per epoch), evaluating
-  // on `validation` after each epoch when it is not empty.
+  // on `validation` after each epoch when it is not empty. In DP-SGD mode: DpSgdOptions::steps
+  // steps on Poisson-sampled batches, an "epoch" being round(1/q) steps; first checks on two
+  // examples that every trainable parameter can be clipped per example (FailedPrecondition
+  // naming the parameter otherwise); the result's dp_sgd holds what the accountant needs.
   [[nodiscard]] absl::StatusOr<TrainResult> Fit(const Batch& train, const Batch& validation);
   // One optimizer step on one batch at learning rate `lr`; returns the loss.
   [[nodiscard]] absl::StatusOr<double> TrainStep(const Batch& batch, double lr);
@@ -189,6 +231,7 @@ class Trainer {
   Trainer(std::shared_ptr<ModelImpl> model, TrainerOptions options, std::ostream* progress, torch::Device device,
           FlatParameters flat);
   absl::StatusOr<TrainResult> FitImpl(const Batch& train, const Batch& validation);
+  absl::StatusOr<TrainResult> FitDpSgd(const Batch& train, const Batch& validation);
 
   std::shared_ptr<ModelImpl> model_;
   TrainerOptions options_;
@@ -197,6 +240,8 @@ class Trainer {
   FlatParameters flat_;
   FlatAdamW optimizer_;
   std::unique_ptr<GradientStep> gradient_step_;
+  std::optional<DpSgdOptions> dp_options_;  // set in DP-SGD mode
+  DpSgdStep* dp_step_ = nullptr;            // gradient_step_, in DP-SGD mode
 };
 
 // Rows `indices` of every defined field; text batches are trimmed to their longest sequence.
