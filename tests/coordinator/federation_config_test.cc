@@ -20,6 +20,15 @@ TEST(FederationConfigTest, LoadsTheShippedExample) {
   EXPECT_EQ(config->coordinator.address, "127.0.0.1:50051");
 }
 
+TEST(FederationConfigTest, LoadsTheSchoolsFederation) {
+  auto config =
+      LoadFederationConfig(std::filesystem::path(FEDATTN_SOURCE_DIR) / "configs" / "federations" / "schools.yaml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->name, "london-schools");
+  EXPECT_EQ(config->sites, (std::vector<std::string>{"trust-a", "trust-b", "trust-c", "trust-d", "trust-e"}));
+  EXPECT_EQ(config->coordinator.address, "127.0.0.1:50052");
+}
+
 absl::Status LoadText(const std::string& text) {
   testing::TempDir dir;
   std::ofstream(dir / "federation.yaml") << text;
