@@ -19,6 +19,7 @@
 #include "fedattn/config.h"
 #include "fedattn/rpc/grpc_logging.h"
 #include "fedattn/rpc/connection_probe.h"
+#include "data_command.h"
 #include "train_command.h"
 
 namespace {
@@ -109,6 +110,7 @@ int main(int argc, char** argv) {
   CLI::App* check = app.add_subcommand("check", "Check the site kit and the connection to the coordinator");
   check->add_option("--config", check_config, "The site kit's site.yaml")->required()->check(CLI::ExistingFile);
   fedattn::agent::AddTrainCommand(app);
+  fedattn::agent::AddDataCommand(app);
   app.require_subcommand(0, 1);
   // Logging is set up before any subcommand's callback runs.
   app.parse_complete_callback([&] {
