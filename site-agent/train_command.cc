@@ -10,7 +10,8 @@ namespace fedattn::agent {
 
 void AddTrainCommand(CLI::App& app) {
   auto config = std::make_shared<std::string>();
-  CLI::App* train = app.add_subcommand("train", "Train one model centrally on one dataset (non-federated baseline)");
+  CLI::App* train = app.add_subcommand("train", "Train one model centrally on one dataset (non-federated baseline; DP-SGD, "
+                                              "reporting the epsilon spent, when the config has a privacy: section)");
   train->add_option("--config", *config, "Train config (YAML), e.g. configs/train/wdbc.yaml")
       ->required()
       ->check(CLI::ExistingFile);

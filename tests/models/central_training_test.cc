@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "fedattn/tensor/safetensors.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -34,6 +35,13 @@ TEST(CentralTrainingTest, LoadsEveryTrainConfig) {
   EXPECT_EQ(notes->data_kind, DataKind::kText);
   EXPECT_EQ(notes->text.text_column, "note");
   EXPECT_EQ(notes->model.trainable(), Trainable::kLora);
+  auto wdbc_dp = LoadTrainConfig(kSource / "configs/train/wdbc_dp.yaml");
+  ASSERT_TRUE(wdbc_dp.ok()) << wdbc_dp.status();
+  ASSERT_TRUE(wdbc_dp->privacy.has_value());
+  EXPECT_EQ(wdbc_dp->privacy->target_epsilon, 3.0);
+  EXPECT_EQ(wdbc_dp->privacy->delta, 1e-5);
+  EXPECT_EQ(wdbc_dp->privacy->max_grad_norm, 1.0);
+  EXPECT_FALSE(wdbc->privacy.has_value());
 }
 
 class CentralTrainingRunTest : public ::testing::Test {
@@ -85,6 +93,60 @@ TEST_F(CentralTrainingRunTest, TrainsATextModelFromJsonl) {
   auto result = RunCentralTraining(config, out);
   ASSERT_TRUE(result.ok()) << result.status();
   EXPECT_EQ(result->train.validation.accuracy, 1.0) << out.str();
+}
+
+std::string WdbcConfig(absl::string_view privacy) {
+  return absl::StrCat(R"(train:
+  model: )", (kSource / "configs/models/ft_transformer_small.yaml").string(), R"(
+  data:
+    path: )", (kSource / "data/wdbc.csv").string(), R"(
+    schema: )", (kSource / "configs/data/wdbc.schema.yaml").string(), R"(
+  trainer: {epochs: 2, batch_size: 64, threads: 1, log_every: 0, optimizer: {lr: 5.0e-3}}
+  privacy: )", privacy, "\n");
+}
+
+TEST_F(CentralTrainingRunTest, TrainsWithDpSgdAndReportsTheEpsilonSpent) {
+  std::ostringstream out;
+  auto result = RunCentralTraining(Write("train.yaml", WdbcConfig("{noise_multiplier: 1.5, delta: 1.0e-5}")), out);
+  ASSERT_TRUE(result.ok()) << result.status();
+  ASSERT_TRUE(result->train.dp_sgd.has_value());
+  ASSERT_TRUE(result->privacy.has_value());
+  const DpSgdSummary& dp = *result->train.dp_sgd;
+  EXPECT_DOUBLE_EQ(dp.sampling_rate, 64.0 / 456);
+  EXPECT_EQ(dp.steps, 2 * 7);  // epochs * round(1/q)
+  EXPECT_EQ(dp.noise_multiplier, 1.5);
+  auto expected = dp::ComputeEpsilon(64.0 / 456, 1.5, 14, 1e-5);
+  ASSERT_TRUE(expected.ok());
+  EXPECT_DOUBLE_EQ(result->privacy->epsilon, expected->epsilon);
+  EXPECT_THAT(out.str(), HasSubstr("privacy: DP-SGD with Poisson sampling q = 0.14035"));
+  EXPECT_THAT(out.str(), HasSubstr(absl::StrFormat("privacy: epsilon %.4f at delta 1e-05", expected->epsilon)));
+}
+
+TEST_F(CentralTrainingRunTest, CalibratesNoiseForATargetEpsilon) {
+  std::ostringstream out;
+  auto result = RunCentralTraining(
+      Write("train.yaml", WdbcConfig("{target_epsilon: 2.0, delta: 1.0e-5, expected_batch_size: 32, steps: 5}")), out);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->train.dp_sgd->steps, 5);
+  EXPECT_DOUBLE_EQ(result->train.dp_sgd->sampling_rate, 32.0 / 456);
+  EXPECT_LE(result->privacy->epsilon, 2.0);
+  EXPECT_GT(result->privacy->epsilon, 2.0 * (1 - 1e-4));
+  EXPECT_THAT(out.str(), HasSubstr("calibrated for epsilon 2"));
+}
+
+TEST_F(CentralTrainingRunTest, PrivacyErrors) {
+  std::ostringstream out;
+  for (const char* privacy : {"{delta: 1.0e-5}", "{noise_multiplier: 1, target_epsilon: 2}",
+                              "{noise_multiplier: 1, delta: 0}", "{noise_multiplier: 1, max_grad_norm: 0}",
+                              "{noise_multiplier: 1, sampling_rate: 0.1, expected_batch_size: 8}"}) {
+    auto result = RunCentralTraining(Write("train.yaml", WdbcConfig(privacy)), out);
+    EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument) << privacy;
+    EXPECT_THAT(result.status().message(), HasSubstr("privacy")) << privacy;
+  }
+  auto unknown = RunCentralTraining(Write("train.yaml", WdbcConfig("{noise_multiplier: 1, epsilon: 2}")), out);
+  EXPECT_THAT(unknown.status().message(), HasSubstr("train.privacy.epsilon: unknown key"));
+  auto too_big = RunCentralTraining(Write("train.yaml", WdbcConfig("{noise_multiplier: 1, expected_batch_size: 1000}")), out);
+  EXPECT_THAT(too_big.status().message(), HasSubstr("not in (0, 1]"));
 }
 
 TEST_F(CentralTrainingRunTest, ConfigErrorsNameTheFile) {
