@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# The README's run command: installs dependencies, builds the binaries, provisions a federation of
-# three hospitals from configs/federation.yaml, and runs its coordinator and three site agents on
-# 127.0.0.1 over mutual TLS. Shows `fedattn status` once every site is online, then stops them.
+# The README's run command, the main job: installs dependencies, builds the binaries, provisions a
+# federation of three hospitals from configs/federation.yaml, splits the bundled breast-cancer data
+# across them (label-skewed, seeded), runs the coordinator and three site agents on 127.0.0.1 over
+# mutual TLS, submits configs/jobs/wdbc_dp.yaml (DP-SGD at every site, SecAgg+ on the updates),
+# follows it round by round, and prints the per-round metrics and each site's privacy spend.
 #
-#   scripts/demo.sh              run, show the status, stop
-#   scripts/demo.sh --keep       keep the federation running until Ctrl-C
+#   scripts/demo.sh              run the job, show the results, stop
+#   scripts/demo.sh --keep       keep the federation running afterwards until Ctrl-C
+#   JOB=configs/jobs/wdbc_plain.yaml scripts/demo.sh     another job on the same federation
 set -euo pipefail
 cd "$(dirname "$0")/.."
 KEEP=0
@@ -27,6 +30,21 @@ trap cleanup EXIT
 echo "== provision: CA and startup kits in $RUN/federation"
 "$BIN/coordinator/fedattn" provision --config configs/federation.yaml --out "$RUN/federation"
 KITS="$RUN/federation/kits"
+SITES=(hospital-a hospital-b hospital-c)
+
+echo "== data: data/wdbc.csv split across the sites (Dirichlet label skew, alpha 1, seed 7)"
+"$BIN/site-agent/fedattn-agent" data split --input data/wdbc.csv --out "$RUN/data" \
+  --sites "$(IFS=,; echo "${SITES[*]}")" --mode label --label-column diagnosis --alpha 1.0 --seed 7 --min-rows 60
+for site in "${SITES[@]}"; do
+  # Each hospital points its agent at its own file and sets its own privacy cap.
+  cat >> "$KITS/$site/site.yaml" <<YAML
+data:
+  path: $RUN/data/$site.csv
+policy:
+  epsilon_max: 10.0
+  delta: 1.0e-5
+YAML
+done
 
 echo "== coordinator (kit: $KITS/coordinator)"
 "$BIN/coordinator/fedattn-coordinator" --config "$KITS/coordinator/coordinator.yaml" \
@@ -37,7 +55,7 @@ for _ in $(seq 100); do [ -s "$RUN/port" ] && break; sleep 0.1; done
 ADDRESS="127.0.0.1:$(cat "$RUN/port")"
 echo "   listening on $ADDRESS"
 
-for site in hospital-a hospital-b hospital-c; do
+for site in "${SITES[@]}"; do
   echo "== agent $site (kit: $KITS/$site)"
   "$BIN/site-agent/fedattn-agent" --config "$KITS/$site/site.yaml" --coordinator "$ADDRESS" \
     > "$RUN/$site.log" 2>&1 &
@@ -60,11 +78,27 @@ if [ "${online:-0}" -lt 3 ]; then
   echo "demo: not every site came online; see the logs in $RUN" >&2
   exit 1
 fi
+admin() {
+  local command=$1; shift
+  "$BIN/coordinator/fedattn" "$command" "$@" --config "$KITS/operator/admin.yaml" --coordinator "$ADDRESS"
+}
+JOB_FILE=${JOB:-configs/jobs/wdbc_dp.yaml}
+echo "== submitting $JOB_FILE"
+JOB_ID=$(admin job submit "$JOB_FILE")
+echo "   job $JOB_ID"
+echo "== following $JOB_ID (one line per committed round)"
+if ! admin job wait "$JOB_ID" --timeout 1800; then
+  admin job status "$JOB_ID" || true
+  echo "demo: the job did not complete; logs in $RUN" >&2
+  exit 1
+fi
+echo
+admin job status "$JOB_ID"
+echo
+echo "== the final global model"
+admin model export "$JOB_ID" -o "$RUN/$JOB_ID.safetensors"
+echo "   written to $RUN/$JOB_ID.safetensors"
 if [ "$KEEP" -eq 1 ]; then
   echo "demo: running; press Ctrl-C to stop (logs in $RUN)"
   wait
-else
-  sleep 3
-  echo "== after a few heartbeats"
-  status
 fi

@@ -14,6 +14,10 @@
 #include "fedattn/agent/agent.h"
 #include "fedattn/agent/agent_options.h"
 #include "fedattn/agent/coordinator_link.h"
+#include "fedattn/agent/round_tasks.h"
+#include "fedattn/agent/site_ledger.h"
+#include "fedattn/common/files.h"
+#include "fedattn/models/central_training.h"
 #include "fedattn/common/logging.h"
 #include "fedattn/common/stop_signal.h"
 #include "fedattn/config.h"
@@ -57,8 +61,21 @@ int RunAgent(const std::string& config_path, const std::string& coordinator) {
     spdlog::error("{}", site.status().message());
     return 2;
   }
+  fedattn::models::EnsurePassiveOpenMpWait();
   fedattn::agent::GrpcCoordinatorLink link(&site->second, site->first.coordinator);
+  if (absl::Status dir = fedattn::EnsureDirectory(site->first.state_dir, 0700); !dir.ok()) {
+    spdlog::error("{}", dir.message());
+    return 2;
+  }
+  auto ledger = fedattn::agent::SiteLedger::Open(site->first.state_dir / "ledger.db");
+  if (!ledger.ok()) {
+    spdlog::error("cannot open the site ledger: {}", ledger.status().message());
+    return 2;
+  }
+  fedattn::agent::RoundTasks rounds(&site->first, &site->second, &link, ledger->get());
   fedattn::agent::Agent agent(site->first, &link);
+  agent.SetTaskHandler("init", [&](const fedattn::v1::Task& task) { return rounds.HandleInit(task); });
+  agent.SetTaskHandler("train", [&](const fedattn::v1::Task& task) { return rounds.HandleTrain(task); });
   const fedattn::StopSignalWatcher watcher([&](int signal) {
     spdlog::info("received {}, stopping", strsignal(signal));
     agent.Stop();

@@ -275,21 +275,23 @@ int WaitForJob(JobAdmin& admin, const std::string& job_id, const WaitOptions& op
   }
 }
 
-absl::StatusOr<ExportedModel> ExportJobModel(JobAdmin& admin, const std::string& job_id, uint64_t round,
-                                             const std::filesystem::path& path) {
+absl::StatusOr<ExportedModel> ExportJobModel(JobAdmin& admin, const std::string& job_id,
+                                             std::optional<uint64_t> round, const std::filesystem::path& path) {
   ASSIGN_OR_RETURN(v1::JobInfo job, admin.GetJob(job_id));
   // Resolve the round here, so a round committed meanwhile cannot change what is exported.
   const v1::RoundInfo* chosen = nullptr;
   for (const v1::RoundInfo& info : job.round_history()) {
     if (info.state() != kCommitted) continue;
-    if (round == 0 ? (chosen == nullptr || info.round() > chosen->round()) : info.round() == round) chosen = &info;
+    if (!round.has_value() ? (chosen == nullptr || info.round() > chosen->round()) : info.round() == *round) {
+      chosen = &info;
+    }
   }
   if (chosen == nullptr) {
-    if (round == 0) {
+    if (!round.has_value()) {
       return absl::FailedPreconditionError(
           absl::StrCat("job ", job_id, " has no committed round yet (it is ", job.state(), ")"));
     }
-    return absl::NotFoundError(absl::StrCat("job ", job_id, " has no committed round ", round, " (",
+    return absl::NotFoundError(absl::StrCat("job ", job_id, " has no committed round ", *round, " (",
                                             job.committed_rounds(), " of ", job.rounds(), " committed)"));
   }
   ExportedModel exported;
@@ -350,7 +352,7 @@ void AddJobCommands(CLI::App& app, JobCommandEnv env) {
     bool json = false;
     double timeout_seconds = 0;
     double interval_seconds = 2;
-    uint64_t round = 0;
+    std::optional<uint64_t> round;  // unset: the latest committed round (0 is the initial model)
     std::string out;
   };
   auto flags = std::make_shared<Flags>();
@@ -447,7 +449,7 @@ void AddJobCommands(CLI::App& app, JobCommandEnv env) {
   CLI::App* export_command =
       model->add_subcommand("export", "Write a job's committed global model as safetensors (exit 0, or 1 on error)");
   export_command->add_option("JOB", flags->job, "The job id")->required();
-  export_command->add_option("--round", flags->round, "A committed round (default: the latest)");
+  export_command->add_option("--round", flags->round, "A committed round, 0 being the initial model (default: the latest)");
   export_command->add_option("-o,--output", flags->out, "The safetensors file to write")->required();
   connection_flags(export_command);
   export_command->callback([flags, shared, connect] {

@@ -23,6 +23,7 @@
 #include <functional>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "CLI/CLI.hpp"
@@ -84,12 +85,13 @@ struct ExportedModel {
   uint32_t tensors = 0;
   uint64_t bytes = 0;  // tensor data
 };
-// Streams the model of `round` (0: the latest committed) into a safetensors file written
+// Streams the model of `round` (unset: the latest committed; 0 is the initial model) into a safetensors file written
 // atomically at `path`: nothing is written unless every tensor arrived whole with a matching
 // SHA-256 and the model hash (ModelDigest) matches the round's committed model_sha256 (DATA_LOSS
 // otherwise). The file's metadata names the job, the round and the model hash. The model
 // is held in memory while it arrives (twice its size at the moment of writing).
-[[nodiscard]] absl::StatusOr<ExportedModel> ExportJobModel(JobAdmin& admin, const std::string& job_id, uint64_t round,
+[[nodiscard]] absl::StatusOr<ExportedModel> ExportJobModel(JobAdmin& admin, const std::string& job_id,
+                                                           std::optional<uint64_t> round,
                                                            const std::filesystem::path& path);
 
 }  // namespace fedattn::cli

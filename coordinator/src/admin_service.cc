@@ -153,7 +153,7 @@ grpc::Status AdminServiceImpl::ExportModel(grpc::ServerContext* context, const v
   if (!peer.ok()) return rpc::ToGrpcStatus(peer.status());
   auto job = store_->GetJob(request->job_id());
   if (!job.ok()) return rpc::ToGrpcStatus(job.status());
-  const int64_t round = request->round() == 0 ? job->committed_rounds : static_cast<int64_t>(request->round());
+  const int64_t round = request->has_round() ? static_cast<int64_t>(request->round()) : job->committed_rounds;
   if (round > job->committed_rounds) {
     return rpc::ToGrpcStatus(absl::NotFoundError(absl::StrCat("job '", job->id, "' has committed ",
                                                               job->committed_rounds, " round(s), not ", round)));

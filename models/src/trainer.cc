@@ -410,6 +410,7 @@ absl::StatusOr<double> Trainer::TrainStep(const Batch& batch, double lr) {
     }
     if (!loss.ok()) return loss.status();
     if (!std::isfinite(*loss)) return absl::InternalError(absl::StrCat("loss is ", *loss, " (diverged)"));
+    for (const GradientHook& hook : gradient_hooks_) hook(&flat_);
     optimizer_.Step(lr);
     return loss;
   } catch (const c10::Error& e) {

@@ -73,17 +73,35 @@ absl::Status Agent::Serve(int64_t heartbeat_interval_ms) {
   while (!stop_.HasBeenNotified()) {
     v1::HeartbeatRequest heartbeat;
     heartbeat.set_site_name(options_.site_name);
-    heartbeat.set_state(state_);
+    heartbeat.set_state(busy_.load() ? task_kind_ : std::string("idle"));
     if (auto beat = link_->Heartbeat(heartbeat); !beat.ok()) return beat.status();
+    if (busy_.load()) {
+      // A task is running on the worker: keep the site online, take no new task.
+      Sleep(absl::Milliseconds(heartbeat_interval_ms));
+      continue;
+    }
+    if (worker_.joinable()) worker_.join();
 
     v1::PullTaskRequest pull;
     pull.set_site_name(options_.site_name);
     pull.set_wait_ms(static_cast<uint32_t>(std::min(options_.pull_wait_ms, heartbeat_interval_ms)));
     auto pulled = link_->PullTask(pull);
     if (!pulled.ok()) return pulled.status();
-    if (pulled->has_task()) HandleTask(pulled->task());
+    if (pulled->has_task()) {
+      busy_ = true;
+      task_kind_ = pulled->task().kind();
+      worker_ = std::thread([this, task = pulled->task()] {
+        HandleTask(task);
+        busy_ = false;
+      });
+    }
   }
   return absl::OkStatus();
+}
+
+Agent::~Agent() {
+  Stop();
+  if (worker_.joinable()) worker_.join();
 }
 
 void Agent::HandleTask(const v1::Task& task) {
@@ -94,11 +112,19 @@ void Agent::HandleTask(const v1::Task& task) {
     return;
   }
   spdlog::info("{}: starting {} task", where, task.kind());
-  state_ = task.kind();
   const absl::Status status = handler->second(task);
-  state_ = "idle";
   if (!status.ok()) {
     spdlog::error("{}: {} task failed: {}", where, task.kind(), status.message());
+    // Tell the coordinator, so the round need not wait for its deadline. Best effort: the round
+    // may be over already.
+    v1::ReportTaskRequest report;
+    *report.mutable_round() = task.round();
+    report.set_site_name(options_.site_name);
+    report.set_outcome(v1::ReportTaskRequest::FAILED);
+    report.set_reason(std::string(status.message()));
+    if (absl::Status sent = link_->ReportTask(report); !sent.ok()) {
+      spdlog::debug("{}: could not report the failure: {}", where, sent.message());
+    }
   } else {
     spdlog::info("{}: {} task done", where, task.kind());
   }

@@ -344,7 +344,7 @@ class ExportTest : public ::testing::Test {
 
 TEST_F(ExportTest, WritesTheLatestCommittedRoundAsSafetensors) {
   const std::filesystem::path path = dir_ / "model.safetensors";
-  auto exported = ExportJobModel(admin_, "job-7f3a", 0, path);
+  auto exported = ExportJobModel(admin_, "job-7f3a", std::nullopt, path);
   ASSERT_TRUE(exported.ok()) << exported.status();
   EXPECT_EQ(exported->round, 2u);  // round 3 is not committed
   EXPECT_EQ(exported->tensors, 3u);
@@ -391,7 +391,7 @@ TEST_F(ExportTest, RefusesACorruptedStreamAndWritesNothing) {
   const std::filesystem::path path = dir_ / "model.safetensors";
   ASSERT_TRUE(WriteFileAtomic(path, "an older export").ok());
   (*admin_.chunks[1].mutable_data())[5] ^= 0x10;  // inside the first tensor
-  auto exported = ExportJobModel(admin_, "job-7f3a", 0, path);
+  auto exported = ExportJobModel(admin_, "job-7f3a", std::nullopt, path);
   EXPECT_EQ(exported.status().code(), absl::StatusCode::kDataLoss);
   EXPECT_THAT(
       std::string(exported.status().message()),
@@ -404,7 +404,7 @@ TEST_F(ExportTest, RefusesACorruptedStreamAndWritesNothing) {
 TEST_F(ExportTest, RefusesATruncatedStream) {
   admin_.chunks = Chunks(Model(), 16);
   admin_.chunks.pop_back();  // the last tensor (4 chunks) never ends
-  auto exported = ExportJobModel(admin_, "job-7f3a", 0, dir_ / "model.safetensors");
+  auto exported = ExportJobModel(admin_, "job-7f3a", std::nullopt, dir_ / "model.safetensors");
   EXPECT_EQ(exported.status().code(), absl::StatusCode::kDataLoss);
   EXPECT_THAT(std::string(exported.status().message()), HasSubstr("stream ended inside tensor 'head.weight'"));
   EXPECT_FALSE(std::filesystem::exists(dir_ / "model.safetensors"));
@@ -413,7 +413,7 @@ TEST_F(ExportTest, RefusesATruncatedStream) {
 TEST_F(ExportTest, ReportsAStreamThatBreaks) {
   admin_.chunks.resize(2);
   admin_.export_status = absl::UnavailableError("Socket closed");
-  auto exported = ExportJobModel(admin_, "job-7f3a", 0, dir_ / "model.safetensors");
+  auto exported = ExportJobModel(admin_, "job-7f3a", std::nullopt, dir_ / "model.safetensors");
   EXPECT_EQ(exported.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_THAT(std::string(exported.status().message()), HasSubstr("model of job job-7f3a round 2: Socket closed"));
   EXPECT_FALSE(std::filesystem::exists(dir_ / "model.safetensors"));
@@ -424,7 +424,7 @@ TEST_F(ExportTest, NamesMissingRounds) {
   EXPECT_EQ(not_committed.status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(not_committed.status().message(), "job job-7f3a has no committed round 3 (2 of 10 committed)");
   admin_.jobs = {WithState(ExampleJob(), "queued", 0)};
-  auto none = ExportJobModel(admin_, "job-7f3a", 0, dir_ / "m.safetensors");
+  auto none = ExportJobModel(admin_, "job-7f3a", std::nullopt, dir_ / "m.safetensors");
   EXPECT_EQ(none.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(none.status().message(), "job job-7f3a has no committed round yet (it is queued)");
   EXPECT_TRUE(admin_.exports.empty());
@@ -700,7 +700,7 @@ TEST_F(AdminClientTest, JobCallsOverMutualTls) {
 
 TEST_F(AdminClientTest, ExportsOverMutualTls) {
   const std::filesystem::path path = dir_ / "model.safetensors";
-  auto exported = ExportJobModel(*client_, "job-7f3a", 0, path);
+  auto exported = ExportJobModel(*client_, "job-7f3a", std::nullopt, path);
   ASSERT_TRUE(exported.ok()) << exported.status();
   EXPECT_EQ(service_.exported_round, 2u);
   auto file = LoadSafetensors(path);
@@ -708,7 +708,7 @@ TEST_F(AdminClientTest, ExportsOverMutualTls) {
   EXPECT_EQ(file->tensors.size(), 3u);
 
   service_.corrupt = true;
-  auto corrupted = ExportJobModel(*client_, "job-7f3a", 0, dir_ / "bad.safetensors");
+  auto corrupted = ExportJobModel(*client_, "job-7f3a", std::nullopt, dir_ / "bad.safetensors");
   EXPECT_EQ(corrupted.status().code(), absl::StatusCode::kDataLoss);
   EXPECT_THAT(std::string(corrupted.status().message()), HasSubstr("SHA-256 mismatch"));
   EXPECT_FALSE(std::filesystem::exists(dir_ / "bad.safetensors"));

@@ -79,13 +79,35 @@ std::filesystem::path TestFederation::WriteSiteYaml(const std::filesystem::path&
   return path;
 }
 
-std::unique_ptr<Subprocess> TestFederation::StartAgent(const std::string& site) {
+std::unique_ptr<Subprocess> TestFederation::StartAgent(const std::string& site, const std::string& extra_yaml,
+                                                       const std::vector<std::string>& env) {
   const std::filesystem::path kit = Kit(site);
   const std::filesystem::path yaml =
       WriteSiteYaml(kit, site, site + ".crt", site + ".key", kit / "ca.crt");
-  return std::make_unique<Subprocess>(
-      std::vector<std::string>{AgentBinary(), "--config", yaml.string(), "--log-level", "debug"},
-      root() / (site + ".log"));
+  if (!extra_yaml.empty()) {
+    std::ofstream out(yaml, std::ios::app);
+    out << extra_yaml;
+  }
+  std::vector<std::string> argv;
+  if (!env.empty()) {
+    argv.push_back("/usr/bin/env");
+    argv.insert(argv.end(), env.begin(), env.end());
+  }
+  for (const std::string& arg : {AgentBinary(), std::string("--config"), yaml.string(), std::string("--log-level"),
+                                 std::string("debug")}) {
+    argv.push_back(arg);
+  }
+  return std::make_unique<Subprocess>(argv, root() / (site + ".log"));
+}
+
+CommandResult TestFederation::Cli(std::vector<std::string> args, absl::Duration timeout) const {
+  std::vector<std::string> argv = {CliBinary()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  for (const std::string& arg : {std::string("--config"), (Kit("operator") / "admin.yaml").string(),
+                                 std::string("--coordinator"), address()}) {
+    argv.push_back(arg);
+  }
+  return RunCommand(argv, timeout);
 }
 
 CommandResult TestFederation::Status() const {

@@ -34,8 +34,12 @@ class TestFederation {
   int port() const { return port_; }
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
 
-  // Starts the agent of `site` against the running coordinator.
-  std::unique_ptr<Subprocess> StartAgent(const std::string& site);
+  // Starts the agent of `site` against the running coordinator. `extra_yaml` is appended to its
+  // site.yaml (data:, policy: sections); `env` entries ("NAME=value") go into its environment.
+  std::unique_ptr<Subprocess> StartAgent(const std::string& site, const std::string& extra_yaml = "",
+                                         const std::vector<std::string>& env = {});
+  // Runs the operator CLI (`fedattn ARGS... --config admin.yaml --coordinator ADDRESS`).
+  CommandResult Cli(std::vector<std::string> args, absl::Duration timeout = absl::Seconds(60)) const;
 
   // Runs `fedattn status --json` as the operator.
   CommandResult Status() const;

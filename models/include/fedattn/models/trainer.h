@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <ostream>
@@ -211,6 +212,11 @@ class Trainer {
   // and max_grad_norm (global clipping) no longer apply. Errors: InvalidArgument for invalid
   // options; Internal if the CSPRNG cannot be seeded.
   [[nodiscard]] absl::Status EnableDpSgd(const DpSgdOptions& options);
+  // Runs after every batch gradient (plain or DP-SGD) and before the optimizer step: for terms of
+  // the objective that do not depend on the data, such as FedProx's proximal term, which then
+  // leave DP-SGD's guarantee unchanged.
+  using GradientHook = std::function<void(FlatParameters* flat)>;
+  void AddGradientHook(GradientHook hook) { gradient_hooks_.push_back(std::move(hook)); }
   bool dp_sgd() const { return dp_options_.has_value(); }
 
   // Trains for options.epochs over `train` (whole-dataset tensors, shuffled per epoch), evaluating
@@ -240,6 +246,7 @@ class Trainer {
   FlatParameters flat_;
   FlatAdamW optimizer_;
   std::unique_ptr<GradientStep> gradient_step_;
+  std::vector<GradientHook> gradient_hooks_;
   std::optional<DpSgdOptions> dp_options_;  // set in DP-SGD mode
   DpSgdStep* dp_step_ = nullptr;            // gradient_step_, in DP-SGD mode
 };

@@ -3,7 +3,9 @@
 // hand each task to the handler registered for its kind.
 #pragma once
 
+#include <atomic>
 #include <functional>
+#include <thread>
 #include <map>
 #include <string>
 
@@ -15,13 +17,15 @@
 
 namespace fedattn::agent {
 
-// Runs one task; an error is reported and the agent goes on with the next task.
+// Runs one task (on a worker thread, while the agent keeps heartbeating); an error is logged and
+// reported to the coordinator (ReportTask FAILED), and the agent goes on with the next task.
 using TaskHandler = std::function<absl::Status(const v1::Task& task)>;
 
 class Agent {
  public:
   // Borrows `link`, which must outlive the agent.
   Agent(AgentOptions options, CoordinatorLink* link, uint32_t world_size = 1);
+  ~Agent();  // stops, and waits for a running task to return
 
   void SetTaskHandler(const std::string& kind, TaskHandler handler) { handlers_[kind] = std::move(handler); }
 
@@ -50,7 +54,10 @@ class Agent {
   uint32_t world_size_;
   Backoff backoff_;
   std::map<std::string, TaskHandler> handlers_;
-  std::string state_ = "idle";
+  // One task at a time runs on worker_, while Serve() keeps heartbeating.
+  std::thread worker_;
+  std::atomic<bool> busy_{false};
+  std::string task_kind_;  // written before busy_ is set, read while it is
   std::string last_failure_;
   absl::Notification stop_;
 };

@@ -3,8 +3,10 @@
 #pragma once
 
 #include <memory>
+#include <vector>
 
 #include "absl/status/statusor.h"
+#include "fedattn/rpc/tensor_stream.h"
 #include "fedattn/rpc/tls.h"
 #include "fedattn/rpc/tls_config.h"
 #include "fedattn/v1/fedattn.grpc.pb.h"
@@ -20,6 +22,17 @@ class CoordinatorLink {
   virtual absl::StatusOr<v1::PullTaskResponse> PullTask(const v1::PullTaskRequest& request) = 0;
   // Replaces a bare transport failure by its cause in plain words (see rpc::ProbeConnection).
   virtual absl::Status Explain(const absl::Status& failure) = 0;
+
+  // Round calls (a fake link may leave them unimplemented).
+  // The round's global model, every tensor hash-checked; a broken stream resumes where it stopped.
+  virtual absl::StatusOr<std::vector<TensorBuffer>> DownloadModel(const v1::RoundRef& round);
+  // Streams `tensors` (with `report` in the first message) in chunks of at most 4 MiB.
+  virtual absl::StatusOr<v1::UploadUpdateResponse> UploadUpdate(const v1::RoundRef& round,
+                                                                const v1::TrainReport& report,
+                                                                std::vector<rpc::TensorView> tensors);
+  virtual absl::Status ReportTask(const v1::ReportTaskRequest& request);
+  // Blocks up to request.wait_ms() plus network time.
+  virtual absl::StatusOr<v1::SecAggStepResponse> SecAggStep(const v1::SecAggStepRequest& request);
 };
 
 // gRPC implementation. Thread-compatible: one call at a time per method is expected.
@@ -31,6 +44,11 @@ class GrpcCoordinatorLink : public CoordinatorLink {
   absl::StatusOr<v1::HeartbeatResponse> Heartbeat(const v1::HeartbeatRequest& request) override;
   absl::StatusOr<v1::PullTaskResponse> PullTask(const v1::PullTaskRequest& request) override;
   absl::Status Explain(const absl::Status& failure) override;
+  absl::StatusOr<std::vector<TensorBuffer>> DownloadModel(const v1::RoundRef& round) override;
+  absl::StatusOr<v1::UploadUpdateResponse> UploadUpdate(const v1::RoundRef& round, const v1::TrainReport& report,
+                                                        std::vector<rpc::TensorView> tensors) override;
+  absl::Status ReportTask(const v1::ReportTaskRequest& request) override;
+  absl::StatusOr<v1::SecAggStepResponse> SecAggStep(const v1::SecAggStepRequest& request) override;
 
  private:
   const rpc::TlsIdentity* identity_;
