@@ -1,9 +1,15 @@
 #include "fedattn/models/dp_sgd.h"
 
+#include <openssl/crypto.h>
+
 #include <algorithm>
+#include <array>
+#include <atomic>
 #include <cmath>
+#include <cstring>
 #include <numbers>
 
+#include <ATen/Parallel.h>
 #include <ATen/autocast_mode.h>
 
 #include "absl/strings/str_cat.h"
@@ -16,6 +22,9 @@ namespace {
 absl::Status FromTorch(const c10::Error& e, absl::string_view what) {
   return absl::InternalError(absl::StrCat(what, ": ", e.what_without_backtrace()));
 }
+
+// Elements of the noise vector per independent ChaCha20 stream (see AddSecureGaussianNoise).
+constexpr int64_t kNoiseSpan = 1 << 18;
 
 absl::StatusOr<dp::SecureRng> MakeRng(const std::optional<uint64_t>& seed) {
   return seed ? dp::SecureRng::CreateForTesting(*seed) : dp::SecureRng::Create();
@@ -165,21 +174,47 @@ absl::Status AddSecureGaussianNoise(const torch::Tensor& values, double stddev, 
     return absl::InvalidArgumentError("noise target must be a contiguous float32 tensor");
   }
   torch::NoGradGuard no_grad;
-  const torch::Tensor flat = values.view({-1});
-  const int64_t total = flat.numel();
-  // Box–Muller (Box & Muller 1958) on pairs of 53-bit uniforms from the CSPRNG, a chunk at a time
-  // so the double-precision scratch stays small: z = √(-2 ln u₁)·(cos 2πu₂, sin 2πu₂).
-  constexpr int64_t kPairs = 1 << 15;
-  const torch::Tensor uniforms = torch::empty({2 * kPairs}, torch::kFloat64);
-  double* u = uniforms.data_ptr<double>();
-  for (int64_t begin = 0; begin < total; begin += 2 * kPairs) {
-    const int64_t count = std::min<int64_t>(2 * kPairs, total - begin), pairs = (count + 1) / 2;
-    for (int64_t i = 0; i < 2 * pairs; ++i) u[i] = rng.UniformOpen01();
-    const torch::Tensor radius = uniforms.narrow(0, 0, pairs).log().mul_(-2.0).sqrt_().mul_(stddev);
-    const torch::Tensor angle = uniforms.narrow(0, pairs, pairs).mul(2.0 * std::numbers::pi);
-    const torch::Tensor noise = at::cat({radius * angle.cos(), radius * angle.sin()}).narrow(0, 0, count);
-    flat.narrow(0, begin, count).add_(noise.to(flat.device(), torch::kFloat32));
+  const int64_t total = values.numel();
+  // Generated on the CPU (the CSPRNG is there), straight into `values` when it is on the CPU.
+  const torch::Tensor target = values.is_cpu() ? values.view({-1}) : torch::zeros({total}, torch::kFloat32);
+  // The vector is cut into fixed-size spans, each with its own ChaCha20 stream keyed by 32 bytes
+  // of `rng`: the spans fill in parallel, and a seed gives the same noise with any thread count.
+  const int64_t spans = (total + kNoiseSpan - 1) / kNoiseSpan;
+  std::vector<std::array<uint8_t, dp::SecureRng::kKeySize>> keys(spans);
+  for (auto& key : keys) {
+    for (size_t w = 0; w < key.size() / 8; ++w) {
+      const uint64_t word = rng();
+      std::memcpy(key.data() + 8 * w, &word, 8);
+    }
   }
+  std::atomic<bool> failed{false};
+  at::parallel_for(0, spans, 1, [&](int64_t begin, int64_t end) {
+    // Box–Muller (Box & Muller 1958) on pairs of 53-bit uniforms, a chunk at a time so the
+    // double-precision scratch stays small: z = √(-2 ln u₁)·(cos 2πu₂, sin 2πu₂).
+    constexpr int64_t kPairs = 1 << 13;
+    const torch::Tensor uniforms = torch::empty({2 * kPairs}, torch::kFloat64);
+    double* u = uniforms.data_ptr<double>();
+    for (int64_t span = begin; span < end; ++span) {
+      absl::StatusOr<dp::SecureRng> stream = dp::SecureRng::CreateFromKey(keys[span]);
+      OPENSSL_cleanse(keys[span].data(), keys[span].size());
+      if (!stream.ok()) {
+        failed = true;
+        return;
+      }
+      const int64_t first = span * kNoiseSpan, length = std::min(kNoiseSpan, total - first);
+      for (int64_t offset = 0; offset < length; offset += 2 * kPairs) {
+        const int64_t count = std::min<int64_t>(2 * kPairs, length - offset), pairs = (count + 1) / 2;
+        for (int64_t i = 0; i < 2 * pairs; ++i) u[i] = stream->UniformOpen01();
+        const torch::Tensor radius = uniforms.narrow(0, 0, pairs).log().mul_(-2.0).sqrt_().mul_(stddev);
+        const torch::Tensor angle = uniforms.narrow(0, pairs, pairs).mul(2.0 * std::numbers::pi);
+        const torch::Tensor noise = at::cat({radius * angle.cos(), radius * angle.sin()}).narrow(0, 0, count);
+        target.narrow(0, first + offset, count).add_(noise.to(torch::kFloat32));
+      }
+      std::memset(u, 0, sizeof(double) * 2 * kPairs);
+    }
+  });
+  if (failed) return absl::InternalError("cannot key a ChaCha20 stream for DP noise");
+  if (!values.is_cpu()) values.view({-1}).add_(target.to(values.device()));
   return absl::OkStatus();
 }
 

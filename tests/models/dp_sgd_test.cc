@@ -383,6 +383,19 @@ TEST(SecureGaussianNoiseTest, SeededStreamsRepeatAndDiffer) {
   };
   EXPECT_TRUE(torch::equal(draw(1), draw(1)));
   EXPECT_FALSE(torch::equal(draw(1), draw(2)));
+  // Several independent streams (one per 2^18 elements), the same whatever the thread count.
+  auto draw_large = [](int threads) {
+    at::set_num_threads(threads);
+    auto rng = dp::SecureRng::CreateForTesting(7);
+    torch::Tensor x = torch::zeros({700000});
+    EXPECT_TRUE(AddSecureGaussianNoise(x, 1.0, *rng).ok());
+    return x;
+  };
+  const torch::Tensor one_thread = draw_large(1);
+  EXPECT_TRUE(torch::equal(one_thread, draw_large(2)));
+  EXPECT_TRUE(torch::equal(one_thread, draw_large(3)));
+  // Spans differ from each other (no key reuse).
+  EXPECT_FALSE(torch::equal(one_thread.narrow(0, 0, 1000), one_thread.narrow(0, 1 << 18, 1000)));
   auto rng = dp::SecureRng::Create();
   ASSERT_TRUE(rng.ok());
   torch::Tensor x = torch::zeros({10});

@@ -72,9 +72,10 @@ class DpSgdStep : public GradientStep {
   int64_t examples_ = 0, clipped_ = 0;
 };
 
-// Adds N(0, stddev²) to every element of `values` (float32, any device), from `rng` (Box–Muller
-// on 53-bit uniforms, as dp::AddGaussianNoise, vectorised). Errors: InvalidArgument for a
-// negative or non-finite stddev.
+// Adds N(0, stddev²) to every element of `values` (contiguous float32, any device): Box–Muller on
+// 53-bit uniforms as dp::AddGaussianNoise, vectorised, from independent ChaCha20 streams keyed by
+// `rng` (one per 2^18 elements, filled in parallel; the result for a seed does not depend on the
+// thread count). Errors: InvalidArgument for a negative or non-finite stddev or a bad tensor.
 [[nodiscard]] absl::Status AddSecureGaussianNoise(const torch::Tensor& values, double stddev, dp::SecureRng& rng);
 
 // Poisson sampling: at every Next(), each of `population` indices independently with
