@@ -41,7 +41,7 @@ for site in "${SITES[@]}"; do
 data:
   path: $RUN/data/$site.csv
 policy:
-  epsilon_max: 10.0
+  epsilon_max: ${EPSILON_MAX:-10.0}
   delta: 1.0e-5
 YAML
 done
