@@ -7,11 +7,35 @@
 #
 #   scripts/demo.sh              run the job, show the results, stop
 #   scripts/demo.sh --keep       keep the federation running afterwards until Ctrl-C
-#   JOB=configs/jobs/wdbc_plain.yaml scripts/demo.sh     another job on the same federation
+#   scripts/demo.sh --schools    the school use case instead: five sites of London schools
+#                                (configs/federations/schools.yaml, configs/jobs/exam_schools.yaml)
+#   JOB=FILE scripts/demo.sh     another job on the same federation
 set -euo pipefail
 cd "$(dirname "$0")/.."
 KEEP=0
-[ "${1:-}" = "--keep" ] && KEEP=1
+USE_CASE=hospitals
+for arg in "$@"; do
+  case "$arg" in
+    --keep) KEEP=1 ;;
+    --schools) USE_CASE=schools ;;
+    *) echo "usage: scripts/demo.sh [--keep] [--schools]" >&2; exit 2 ;;
+  esac
+done
+if [ "$USE_CASE" = schools ]; then
+  FEDERATION=configs/federations/schools.yaml
+  SITES=(trust-a trust-b trust-c trust-d trust-e)
+  DATA=data/gpl/exam_london_schools.csv
+  SPLIT=(--mode column --group-column school --seed 7)
+  SPLIT_WHAT="whole schools per site"
+  JOB_FILE=${JOB:-configs/jobs/exam_schools.yaml}
+else
+  FEDERATION=configs/federation.yaml
+  SITES=(hospital-a hospital-b hospital-c)
+  DATA=data/wdbc.csv
+  SPLIT=(--mode label --label-column diagnosis --alpha 1.0 --seed 7 --min-rows 60)
+  SPLIT_WHAT="Dirichlet label skew, alpha 1, seed 7"
+  JOB_FILE=${JOB:-configs/jobs/wdbc_dp.yaml}
+fi
 
 scripts/setup.sh
 scripts/build.sh fedattn fedattn-coordinator fedattn-agent
@@ -28,15 +52,14 @@ cleanup() {
 trap cleanup EXIT
 
 echo "== provision: CA and startup kits in $RUN/federation"
-"$BIN/coordinator/fedattn" provision --config configs/federation.yaml --out "$RUN/federation"
+"$BIN/coordinator/fedattn" provision --config "$FEDERATION" --out "$RUN/federation"
 KITS="$RUN/federation/kits"
-SITES=(hospital-a hospital-b hospital-c)
 
-echo "== data: data/wdbc.csv split across the sites (Dirichlet label skew, alpha 1, seed 7)"
-"$BIN/site-agent/fedattn-agent" data split --input data/wdbc.csv --out "$RUN/data" \
-  --sites "$(IFS=,; echo "${SITES[*]}")" --mode label --label-column diagnosis --alpha 1.0 --seed 7 --min-rows 60
+echo "== data: $DATA split across the sites ($SPLIT_WHAT)"
+"$BIN/site-agent/fedattn-agent" data split --input "$DATA" --out "$RUN/data" \
+  --sites "$(IFS=,; echo "${SITES[*]}")" "${SPLIT[@]}"
 for site in "${SITES[@]}"; do
-  # Each hospital points its agent at its own file and sets its own privacy cap.
+  # Each site points its agent at its own file and sets its own privacy cap.
   cat >> "$KITS/$site/site.yaml" <<YAML
 data:
   path: $RUN/data/$site.csv
@@ -65,16 +88,16 @@ done
 status() {
   "$BIN/coordinator/fedattn" status --config "$KITS/operator/admin.yaml" --coordinator "$ADDRESS" "$@"
 }
-echo "== waiting for the three sites to register over mutual TLS"
+echo "== waiting for the ${#SITES[@]} sites to register over mutual TLS"
 for _ in $(seq 120); do
   online=$(status --json 2>/dev/null | sed -n 's/.*"sites_online": \([0-9]*\).*/\1/p')
-  [ "${online:-0}" -ge 3 ] && break
+  [ "${online:-0}" -ge "${#SITES[@]}" ] && break
   sleep 0.5
 done
 echo
 status
 echo
-if [ "${online:-0}" -lt 3 ]; then
+if [ "${online:-0}" -lt "${#SITES[@]}" ]; then
   echo "demo: not every site came online; see the logs in $RUN" >&2
   exit 1
 fi
@@ -82,7 +105,6 @@ admin() {
   local command=$1; shift
   "$BIN/coordinator/fedattn" "$command" "$@" --config "$KITS/operator/admin.yaml" --coordinator "$ADDRESS"
 }
-JOB_FILE=${JOB:-configs/jobs/wdbc_dp.yaml}
 echo "== submitting $JOB_FILE"
 JOB_ID=$(admin job submit "$JOB_FILE")
 echo "   job $JOB_ID"
