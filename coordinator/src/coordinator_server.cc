@@ -1,5 +1,6 @@
 #include "fedattn/coordinator/coordinator_server.h"
 
+#include <grpcpp/resource_quota.h>
 #include <grpcpp/server_builder.h>
 
 #include "absl/strings/str_cat.h"
@@ -8,6 +9,11 @@
 #include "fedattn/common/logging.h"
 
 namespace fedattn::coordinator {
+namespace {
+
+constexpr size_t kGrpcMemoryQuotaBytes = 192u << 20;
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(CoordinatorOptions options,
                                                                             const Clock* clock) {
@@ -35,6 +41,13 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(Coor
   builder.RegisterService(server->site_service_.get());
   builder.RegisterService(server->admin_service_.get());
   builder.SetMaxReceiveMessageSize(16 * 1024 * 1024);  // chunks are at most 4 MiB
+  // Memory must not grow with the number of sites (docs/architecture.md, "Round overhead and
+  // coordinator memory"): bound gRPC's buffers server-wide, and keep HTTP/2 flow-control windows
+  // at their defaults instead of letting bandwidth probing grow them per stream.
+  grpc::ResourceQuota quota("fedattn-coordinator");
+  quota.Resize(kGrpcMemoryQuotaBytes);
+  builder.SetResourceQuota(quota);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_BDP_PROBE, 0);
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr || server->port_ == 0) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", server->options_.listen,
