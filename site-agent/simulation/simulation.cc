@@ -256,13 +256,17 @@ absl::StatusOr<SimulationResult> RunSimulation(const SimulationOptions& options,
     outcome.name = site.options.site_name;
     outcome.rows = static_cast<int64_t>(shares.sites[i].rows.size());
     ASSIGN_OR_RETURN(agent::LedgerSummary summary, site.ledger->Summary(result.delta));
-    outcome.epsilon_total = summary.epsilon_total;
+    int64_t releases = 0;
     for (const agent::LedgerSummary::Job& job : summary.jobs) {
+      releases += job.releases;
       if (job.job_id != job_id) continue;
       outcome.releases = job.releases;
       outcome.refusals = job.refusals;
       outcome.epsilon_job = job.epsilon;
     }
+    // Nothing released, nothing spent (the ledger's summary of an empty history is the RDP
+    // conversion's floor, about 0.0035 at delta 1e-5, not 0).
+    outcome.epsilon_total = releases == 0 ? 0.0 : summary.epsilon_total;
     result.sites.push_back(outcome);
   }
   return result;
