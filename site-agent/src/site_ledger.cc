@@ -1,5 +1,7 @@
 #include "fedattn/agent/site_ledger.h"
 
+#include <algorithm>
+
 #include <cmath>
 #include <map>
 
@@ -186,6 +188,10 @@ class SiteLedger::History {
   absl::StatusOr<double> Epsilon(double delta, const LedgerMechanism* extra) const {
     RETURN_IF_ERROR(CheckDelta(delta, "delta"));
     if (unbounded_ || (extra != nullptr && extra->unbounded())) return kUnbounded;
+    // Nothing released: nothing spent (the conversion would give its floor, log(1/delta)/(a-1)
+    // at the largest order, which is not a spend).
+    const bool nothing = std::all_of(rdp_.begin(), rdp_.end(), [](double value) { return value == 0; });
+    if (nothing && extra == nullptr) return 0.0;
     std::vector<double> total = rdp_;
     if (extra != nullptr) {
       ASSIGN_OR_RETURN(const std::vector<double>* per_step, PerStep(*extra));

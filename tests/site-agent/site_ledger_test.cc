@@ -49,6 +49,14 @@ class SiteLedgerTest : public ::testing::Test {
   FakeClock clock_;
 };
 
+TEST_F(SiteLedgerTest, NothingReleasedMeansNothingSpent) {
+  auto ledger = Open();
+  EXPECT_EQ(*ledger->SpentEpsilon(1e-5), 0.0);
+  auto summary = ledger->Summary(1e-5);
+  ASSERT_TRUE(summary.ok()) << summary.status();
+  EXPECT_EQ(summary->epsilon_total, 0.0);
+}
+
 TEST_F(SiteLedgerTest, CumulativeEpsilonIsTheAccountantOnTheWholeHistory) {
   auto ledger = Open();
   // Two jobs, rounds with different q, sigma and steps: one history for the site.
