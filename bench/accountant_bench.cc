@@ -1,6 +1,6 @@
 // accountant_bench: cost of the RDP accountant on the default order grid (156 orders).
 //   epsilon_ms     one ε for T identical steps (RDP at every order, then the conversion)
-//   calibration_ms one noise calibration to the ε just computed (bisection, tolerance 1e-6)
+//   calibration_ms one noise calibration to the ε just computed (secant search, tolerance 1e-6)
 // Prints a table, then one JSON object per configuration per line.
 //
 // Usage: accountant_bench [min_seconds_per_measurement (default 0.3)]

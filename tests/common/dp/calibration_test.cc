@@ -1,8 +1,12 @@
 #include "fedattn/dp/calibration.h"
 
+#include <algorithm>
 #include <cmath>
+#include <random>
 #include <tuple>
+#include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 
 namespace fedattn::dp {
@@ -34,6 +38,49 @@ INSTANTIATE_TEST_SUITE_P(Range, CalibrationRoundTripTest,
                                             ::testing::Values(0.5, 1.1, 8.0),
                                             ::testing::Values(int64_t{100}, int64_t{100000}),
                                             ::testing::Values(1e-10, 1e-5)));
+
+// The search (secant steps over a subset of orders, whole-grid checks at the ends) must keep the
+// contract on any input in the documented range, for any target, and on other grids: targets
+// that are not an ε of a round σ, and an unsorted custom grid.
+TEST(CalibrationTest, ContractHoldsOnRandomInputs) {
+  std::mt19937_64 engine(2024);
+  auto uniform_log = [&](double lo, double hi) {
+    return std::exp(std::uniform_real_distribution<double>(std::log(lo), std::log(hi))(engine));
+  };
+  CalibrationOptions unsorted;
+  unsorted.accountant.orders = {32, 1.5, 8, 2, 64, 3.25, 16, 4, 256};
+  for (int i = 0; i < 40; ++i) {
+    const double q = std::min(1.0, uniform_log(1e-5, 1.5));
+    const double sigma = uniform_log(0.4, 50);
+    const auto steps = static_cast<int64_t>(uniform_log(1, 1e6));
+    const double delta = uniform_log(1e-10, 1e-3);
+    const CalibrationOptions options = i % 4 == 3 ? unsorted : CalibrationOptions();
+    auto at_sigma = ComputeEpsilon(q, sigma, steps, delta, options.accountant);
+    ASSERT_TRUE(at_sigma.ok()) << at_sigma.status();
+    const double target = at_sigma->epsilon * (i % 2 ? 1.0 : 1.37);
+    auto cal = CalibrateNoiseMultiplier(target, delta, q, steps, options);
+    if (!cal.ok()) {
+      // Only a target at the grid's floor may be refused.
+      EXPECT_EQ(cal.status().code(), absl::StatusCode::kOutOfRange) << cal.status();
+      continue;
+    }
+    const std::string where = absl::StrCat("q=", q, " sigma=", sigma, " T=", steps, " delta=", delta, " target=", target);
+    auto at_hi = ComputeEpsilon(q, cal->noise_multiplier, steps, delta, options.accountant);
+    ASSERT_TRUE(at_hi.ok());
+    EXPECT_LE(at_hi->epsilon, target) << where;
+    EXPECT_EQ(cal->guarantee.epsilon, at_hi->epsilon) << where;
+    EXPECT_EQ(cal->guarantee.optimal_order, at_hi->optimal_order) << where;
+    EXPECT_EQ(cal->guarantee.orders, options.accountant.orders) << where;
+    if (cal->lower_bound > 0) {
+      EXPECT_GT(ComputeEpsilon(q, cal->lower_bound, steps, delta, options.accountant)->epsilon, target) << where;
+      EXPECT_LE(cal->noise_multiplier - cal->lower_bound, options.relative_tolerance * cal->noise_multiplier)
+          << where;
+    } else {
+      EXPECT_EQ(cal->noise_multiplier, options.min_noise_multiplier) << where;
+    }
+    EXPECT_LT(cal->evaluations, 40) << where << " options " << (i % 4 == 3);
+  }
+}
 
 TEST(CalibrationTest, PublishedConfiguration) {
   // N = 60000, batch 256, 60 epochs, δ = 1e-5: σ = 1.1 gives ε ≈ 2.5967 (see accountant_test),

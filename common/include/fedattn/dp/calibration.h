@@ -21,7 +21,7 @@ namespace fedattn::dp {
 struct CalibrationOptions {
   // The order grid ε is minimised over. Default: DefaultRdpOrders().
   AccountantOptions accountant;
-  // Bisection stops when the bracket [lo, hi] has hi - lo <= relative_tolerance * hi; then
+  // The search stops when the bracket [lo, hi] has hi - lo <= relative_tolerance * hi; then
   // ε(hi) <= target < ε(lo). In (0, 0.1]. Default 1e-6.
   double relative_tolerance = 1e-6;
   // Search range for σ. A target that even max_noise_multiplier misses is an error (OutOfRange);
@@ -44,7 +44,10 @@ struct NoiseCalibration {
 [[nodiscard]] absl::StatusOr<PrivacyGuarantee> EpsilonFloor(std::span<const double> orders,
                                                             double delta);
 
-// Finds σ by bracketing and bisection. REQUIRES: target_epsilon > 0 finite, δ in (0, 1),
+// Finds σ by bracketing from an analytic first guess, then ITP steps (regula falsi on
+// log(ε - floor) against log σ, never worse than bisection) over the orders near the optimum,
+// with whole-grid evaluations at the ends: about 10 accountant evaluations, 4 of them over the
+// whole grid, where bisection needs 20–30. REQUIRES: target_epsilon > 0 finite, δ in (0, 1),
 // q in (0, 1], steps >= 1.
 // Errors: InvalidArgument for bad arguments or options; OutOfRange when the target is at or
 // below EpsilonFloor (message gives the floor) or needs σ > max_noise_multiplier.
