@@ -61,7 +61,8 @@ TEST(JobSpecTest, MainJobMeansWhatItSays) {
   EXPECT_EQ(job->sites.min_sites, 3);
   EXPECT_EQ(job->strategy.name, "fedavg");
   EXPECT_TRUE(job->strategy.params.empty());
-  EXPECT_EQ(job->local.epochs, 3);
+  EXPECT_EQ(job->local.epochs, 2);
+  EXPECT_EQ(job->local.batch_size, 64);
   EXPECT_EQ(job->local.steps, 0);
   EXPECT_TRUE(job->sample_dp.enabled);
   EXPECT_EQ(job->sample_dp.noise_multiplier, 0.0);
@@ -79,8 +80,9 @@ TEST(JobSpecTest, MainJobMeansWhatItSays) {
   // WDBC, 20 % held out).
   auto plan = PlanSampleDp(*job, 152);
   ASSERT_TRUE(plan.ok()) << plan.status();
-  EXPECT_EQ(plan->total_steps, 150);
-  EXPECT_NEAR(plan->noise_multiplier, 2.3, 0.05);
+  EXPECT_NEAR(plan->sampling_rate, 64.0 / 152.0, 1e-12);
+  EXPECT_EQ(plan->total_steps, 60);  // 10 rounds x 2 epochs x ceil(152 / 64)
+  EXPECT_NEAR(plan->noise_multiplier, 2.84, 0.01);  // fedattn privacy noise --target-epsilon 6 -q 0.421 -T 60
 
   auto plain = ParseJobSpec(*ResolveJobFile(kSource / "configs/jobs/wdbc_plain.yaml"), "plain");
   ASSERT_TRUE(plain.ok()) << plain.status();
@@ -117,7 +119,7 @@ TEST(JobSpecTest, ResolvedTextIsSelfContainedAndStable) {
   EXPECT_EQ(a->model.tabular().encoder().d_model(), 32);
   EXPECT_EQ(a->model.tabular().encoder().d_model(), b->model.tabular().encoder().d_model());
   EXPECT_EQ(a->data.schema.classes, b->data.schema.classes);
-  EXPECT_EQ(a->local.lr, 2e-3);
+  EXPECT_EQ(a->local.lr, 1e-2);
   EXPECT_EQ(a->secagg.max_dropout_fraction, b->secagg.max_dropout_fraction);
 }
 
