@@ -7,9 +7,12 @@
 //
 // Models: the reference text classifier (configs/models/text_reference.yaml) on dense random
 // sequences, and the FT-Transformer of configs/models/ft_transformer_small.yaml on random records
-// of WDBC's shape (30 numeric features, 2 classes). Each measurement runs in its own child
-// process (this binary re-executed with --child), so peak RSS (getrusage) is that mode's alone.
-// Time is the median step of the child's timed steps; with --repeats, the fastest child.
+// of WDBC's shape (30 numeric features, 2 classes); a fixed batch of the expected size.
+// Time: one child process (this binary re-executed with --child timing) builds the three modes
+// and interleaves their steps, so bursts of load from other processes on a shared machine hit all
+// of them alike; each mode's figure is its median step, and with --repeats the least disturbed
+// child (lowest non-private median) is kept. Memory: each mode alone in its own child process,
+// a few steps, peak RSS from getrusage, so the peaks do not mix.
 //
 // Ends with one JSON object per model: model, dp_ms_per_step, nondp_ms_per_step, ratio,
 // naive_ms_per_step, naive_ratio, dp_peak_rss_mb, nondp_peak_rss_mb, memory_ratio, ...
@@ -22,6 +25,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -124,9 +128,7 @@ Workload MakeWorkload(const Args& args, const std::string& name) {
   return w;
 }
 
-// One mode, in this (child) process: prints one JSON line.
-int RunChild(const Args& args) {
-  Workload w = MakeWorkload(args, args.child_model);
+std::unique_ptr<fedattn::models::Trainer> MakeTrainer(const Args& args, const std::string& mode, Workload& w) {
   auto trainer = fedattn::models::Trainer::Create(
       w.model,
       fedattn::models::TrainerOptions().threads(args.threads).max_grad_norm(1.0).optimizer(
@@ -134,11 +136,11 @@ int RunChild(const Args& args) {
       nullptr);
   if (!trainer.ok()) Usage(std::string(trainer.status().message()));
   const auto expected = static_cast<double>(w.batch.size());
-  if (args.child_mode == "dp") {
+  if (mode == "dp") {
     auto status = (*trainer)->EnableDpSgd(
         fedattn::models::DpSgdOptions().noise_multiplier(1.0).max_grad_norm(1.0).expected_batch_size(expected));
     if (!status.ok()) Usage(std::string(status.message()));
-  } else if (args.child_mode == "naive") {
+  } else if (mode == "naive") {
     auto step = fedattn::models::DpSgdStep::Create(fedattn::models::DpSgdStepOptions()
                                                       .noise_multiplier(1.0)
                                                       .max_grad_norm(1.0)
@@ -146,54 +148,92 @@ int RunChild(const Args& args) {
                                                       .naive_loop(true));
     if (!step.ok()) Usage(std::string(step.status().message()));
     (*trainer)->set_gradient_step(std::move(*step));
-  } else if (args.child_mode != "nondp") {
-    Usage("unknown mode " + args.child_mode);
+  } else if (mode != "nondp") {
+    Usage("unknown mode " + mode);
   }
+  return std::move(*trainer);
+}
+
+double TimedStep(fedattn::models::Trainer& trainer, const Batch& batch) {
+  const auto start = std::chrono::steady_clock::now();
+  auto loss = trainer.TrainStep(batch, 1e-4);
+  if (!loss.ok()) Usage(std::string(loss.status().message()));
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+}
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[v.size() / 2];
+}
+
+// Time: the three modes' steps interleaved in one process (nondp, dp, naive, nondp, ...), each on
+// its own copy of the model, so that bursts of load from other processes hit all of them alike.
+int RunTimingChild(const Args& args) {
+  std::vector<Workload> workloads;
+  std::vector<std::unique_ptr<fedattn::models::Trainer>> trainers;
+  const std::vector<std::string> modes = {"nondp", "dp", "naive"};
+  for (const std::string& mode : modes) {
+    workloads.push_back(MakeWorkload(args, args.child_model));
+    trainers.push_back(MakeTrainer(args, mode, workloads.back()));
+  }
+  const Batch batch = fedattn::models::SliceBatch(workloads[0].batch, torch::arange(workloads[0].batch.size()));
+  // The naive loop is many times slower on some models: it takes part in fewer rounds.
+  const int64_t naive_rounds = std::max<int64_t>(3, args.steps / 4);
+  std::vector<std::vector<double>> ms(modes.size());
+  std::vector<double> ratios;
+  for (int64_t i = 0; i < args.warmup + args.steps; ++i) {
+    std::vector<double> round(modes.size(), 0);
+    for (size_t m = 0; m < modes.size(); ++m) {
+      if (modes[m] == "naive" && i >= args.warmup + naive_rounds) continue;
+      round[m] = TimedStep(*trainers[m], batch);
+      if (i >= args.warmup) ms[m].push_back(round[m]);
+    }
+    if (i >= args.warmup) ratios.push_back(round[1] / round[0]);
+  }
+  std::cout << absl::StrFormat(
+                   R"({"mode": "timing", "model": "%s", "nondp_ms": %.3f, "dp_ms": %.3f, "naive_ms": %.3f, )"
+                   R"("nondp_min_ms": %.3f, "dp_min_ms": %.3f, "median_round_ratio": %.4f, "parameters": %d, "threads": %d})",
+                   args.child_model, Median(ms[0]), Median(ms[1]), Median(ms[2]),
+                   *std::min_element(ms[0].begin(), ms[0].end()), *std::min_element(ms[1].begin(), ms[1].end()),
+                   Median(ratios), trainers[1]->flat().params().numel(), at::get_num_threads())
+            << std::endl;
+  return 0;
+}
+
+// Memory: one mode alone in this process, a few steps: prints its peak RSS as one JSON line.
+int RunMemoryChild(const Args& args) {
+  Workload w = MakeWorkload(args, args.child_model);
+  std::unique_ptr<fedattn::models::Trainer> trainer = MakeTrainer(args, args.child_mode, w);
   const Batch batch = fedattn::models::SliceBatch(w.batch, torch::arange(w.batch.size()));
   const double rss_before = CurrentRssMb();
-  // The naive loop is many times slower: fewer steps keep the run short.
-  const int64_t steps = args.child_mode == "naive" ? std::max<int64_t>(2, args.steps / 5) : args.steps;
-  const int64_t warmup = args.child_mode == "naive" ? 1 : args.warmup;
-  // DP_SGD_BENCH_TRACE=file: a chrome trace (LibTorch's legacy profiler) of the timed steps.
+  // DP_SGD_BENCH_TRACE=file: a chrome trace (LibTorch's legacy profiler) of the steps after the first.
   std::unique_ptr<torch::autograd::profiler::RecordProfile> trace;
   std::vector<double> ms;
-  for (int64_t i = 0; i < warmup + steps; ++i) {
-    if (i == warmup && std::getenv("DP_SGD_BENCH_TRACE") != nullptr) {
+  const int64_t memory_steps = std::getenv("DP_SGD_BENCH_TRACE") != nullptr ? 12 : 3;
+  for (int64_t i = 0; i < memory_steps; ++i) {
+    if (i == 1 && std::getenv("DP_SGD_BENCH_TRACE") != nullptr) {
       trace = std::make_unique<torch::autograd::profiler::RecordProfile>(
           absl::StrFormat("%s.%s.%s.json", std::getenv("DP_SGD_BENCH_TRACE"), args.child_model, args.child_mode));
     }
-    const auto start = std::chrono::steady_clock::now();
-    auto loss = (*trainer)->TrainStep(batch, 1e-4);
-    if (!loss.ok()) Usage(std::string(loss.status().message()));
-    if (i >= warmup) ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+    ms.push_back(TimedStep(*trainer, batch));
   }
   trace.reset();
   // The share of a DP step spent drawing the noise (CSPRNG + Box–Muller over every parameter).
   double noise_ms = 0;
   if (args.child_mode == "dp") {
     auto rng = fedattn::dp::SecureRng::Create();
-    const torch::Tensor scratch = torch::zeros_like((*trainer)->flat().grads());
+    const torch::Tensor scratch = torch::zeros_like(trainer->flat().grads());
     const auto start = std::chrono::steady_clock::now();
     if (!fedattn::models::AddSecureGaussianNoise(scratch, 1.0, *rng).ok()) Usage("noise failed");
     noise_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   }
-  std::vector<double> sorted = ms;
-  std::sort(sorted.begin(), sorted.end());
-  double mean = 0;
-  for (double m : ms) mean += m / static_cast<double>(ms.size());
   std::cout << absl::StrFormat(
-                   R"({"mode": "%s", "model": "%s", "median_ms": %.3f, "mean_ms": %.3f, "peak_rss_mb": %.1f, )"
-                   R"("rss_before_mb": %.1f, "noise_ms": %.3f, "parameters": %d, "threads": %d})",
-                   args.child_mode, args.child_model, sorted[sorted.size() / 2], mean, PeakRssMb(), rss_before, noise_ms,
-                   (*trainer)->flat().params().numel(), at::get_num_threads())
+                   R"({"mode": "%s", "model": "%s", "peak_rss_mb": %.1f, "rss_before_mb": %.1f, "noise_ms": %.3f, )"
+                   R"("last_step_ms": %.3f})",
+                   args.child_mode, args.child_model, PeakRssMb(), rss_before, noise_ms, ms.back())
             << std::endl;
   return 0;
 }
-
-struct ChildResult {
-  double median_ms = 0, mean_ms = 0, peak_rss_mb = 0, rss_before_mb = 0, noise_ms = 0;
-  int64_t parameters = 0, threads = 0;
-};
 
 double Field(const std::string& json, const std::string& key) {
   const std::string needle = "\"" + key + "\": ";
@@ -202,7 +242,8 @@ double Field(const std::string& json, const std::string& key) {
   return std::stod(json.substr(at + needle.size()));
 }
 
-ChildResult RunInChild(const std::string& self, const Args& args, const std::string& mode, const std::string& model) {
+// Runs this binary with --child MODE --model MODEL and returns its last output line.
+std::string RunChild(const std::string& self, const Args& args, const std::string& mode, const std::string& model) {
   const std::string command = absl::StrFormat(
       "'%s' --child %s --model %s --steps %d --warmup %d --threads %d --text-batch %d --seq %d --tabular-batch %d",
       self, mode, model, args.steps, args.warmup, args.threads, args.text_batch, args.seq, args.tabular_batch);
@@ -213,22 +254,15 @@ ChildResult RunInChild(const std::string& self, const Args& args, const std::str
   while (std::fgets(buffer, sizeof(buffer), pipe) != nullptr) output += buffer;
   if (pclose(pipe) != 0) Usage("child failed: " + command + "\n" + output);
   for (const absl::string_view line : absl::StrSplit(output, '\n', absl::SkipEmpty())) last = std::string(line);
-  ChildResult r;
-  r.median_ms = Field(last, "median_ms");
-  r.mean_ms = Field(last, "mean_ms");
-  r.peak_rss_mb = Field(last, "peak_rss_mb");
-  r.rss_before_mb = Field(last, "rss_before_mb");
-  r.noise_ms = Field(last, "noise_ms");
-  r.parameters = static_cast<int64_t>(Field(last, "parameters"));
-  r.threads = static_cast<int64_t>(Field(last, "threads"));
-  return r;
+  return last;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   const Args args = Parse(argc, argv);
-  if (!args.child_mode.empty()) return RunChild(args);
+  if (args.child_mode == "timing") return RunTimingChild(args);
+  if (!args.child_mode.empty()) return RunMemoryChild(args);
   // Children inherit this: spinning OpenMP threads distort timings on shared cores.
   setenv("OMP_WAIT_POLICY", "passive", 0);
   char self[4096];
@@ -240,30 +274,34 @@ int main(int argc, char** argv) {
     const std::string model(model_view);
     if (model != "text" && model != "tabular") Usage("--models takes text and/or tabular");
     const std::string load_before = LoadAverage();
-    ChildResult nondp, dp, naive;
+    // Time: the repeat with the lowest non-private median (the least disturbed one).
+    std::string timing;
     for (int64_t r = 0; r < args.repeats; ++r) {
-      // Interleaved, so a burst of contention from other processes hits all modes alike.
-      for (const char* mode : {"nondp", "dp", "naive"}) {
-        ChildResult result = RunInChild(self, args, mode, model);
-        ChildResult& best = mode == std::string("nondp") ? nondp : mode == std::string("dp") ? dp : naive;
-        if (r == 0 || result.median_ms < best.median_ms) best = result;
-        std::cerr << absl::StrFormat("%s %-5s median %.2f ms/step (mean %.2f), peak RSS %.1f MB (%.1f MB before steps)\n",
-                                     model, mode, result.median_ms, result.mean_ms, result.peak_rss_mb,
-                                     result.rss_before_mb);
-      }
+      const std::string run = RunChild(self, args, "timing", model);
+      std::cerr << model << " " << run << "\n";
+      if (timing.empty() || Field(run, "nondp_ms") < Field(timing, "nondp_ms")) timing = run;
+    }
+    std::map<std::string, std::string> memory;
+    for (const char* mode : {"nondp", "dp", "naive"}) {
+      memory[mode] = RunChild(self, args, mode, model);
+      std::cerr << model << " " << memory[mode] << "\n";
     }
     const bool text = model == "text";
+    const double nondp_ms = Field(timing, "nondp_ms"), dp_ms = Field(timing, "dp_ms"), naive_ms = Field(timing, "naive_ms");
+    const double nondp_rss = Field(memory["nondp"], "peak_rss_mb"), dp_rss = Field(memory["dp"], "peak_rss_mb");
+    const double naive_rss = Field(memory["naive"], "peak_rss_mb");
     lines.push_back(absl::StrFormat(
         R"({"model": "%s", "batch": %d, "seq": %d, "parameters": %d, "threads": %d, )"
-        R"("dp_ms_per_step": %.3f, "nondp_ms_per_step": %.3f, "ratio": %.3f, "naive_ms_per_step": %.3f, )"
-        R"("naive_ratio": %.3f, "dp_peak_rss_mb": %.1f, "nondp_peak_rss_mb": %.1f, "memory_ratio": %.3f, )"
-        R"("naive_peak_rss_mb": %.1f, "naive_memory_ratio": %.3f, "noise_ms": %.3f, "load_avg_before": "%s", )"
-        R"("load_avg_after": "%s"})",
+        R"("dp_ms_per_step": %.3f, "nondp_ms_per_step": %.3f, "ratio": %.3f, "median_round_ratio": %.3f, )"
+        R"("naive_ms_per_step": %.3f, "naive_ratio": %.3f, "dp_peak_rss_mb": %.1f, "nondp_peak_rss_mb": %.1f, )"
+        R"("memory_ratio": %.3f, "naive_peak_rss_mb": %.1f, "naive_memory_ratio": %.3f, "rss_before_steps_mb": %.1f, )"
+        R"("noise_ms": %.3f, "load_avg_before": "%s", "load_avg_after": "%s"})",
         text ? "text_reference" : "ft_transformer_small", text ? args.text_batch : args.tabular_batch,
-        text ? args.seq : 31, dp.parameters, dp.threads, dp.median_ms, nondp.median_ms, dp.median_ms / nondp.median_ms,
-        naive.median_ms, naive.median_ms / nondp.median_ms, dp.peak_rss_mb, nondp.peak_rss_mb,
-        dp.peak_rss_mb / nondp.peak_rss_mb, naive.peak_rss_mb, naive.peak_rss_mb / nondp.peak_rss_mb, dp.noise_ms, load_before,
-        LoadAverage()));
+        text ? args.seq : 31, static_cast<int64_t>(Field(timing, "parameters")),
+        static_cast<int64_t>(Field(timing, "threads")), dp_ms, nondp_ms, dp_ms / nondp_ms,
+        Field(timing, "median_round_ratio"), naive_ms, naive_ms / nondp_ms, dp_rss, nondp_rss, dp_rss / nondp_rss,
+        naive_rss, naive_rss / nondp_rss, Field(memory["nondp"], "rss_before_mb"), Field(memory["dp"], "noise_ms"),
+        load_before, LoadAverage()));
   }
   for (const std::string& line : lines) std::cout << line << "\n";
   return 0;

@@ -1,11 +1,14 @@
 #include "fedattn/models/trainer.h"
 
+#include <malloc.h>
 #include <sched.h>
 
 #include <algorithm>
 #include <chrono>
+#include <climits>
 #include <cmath>
 #include <cstdio>
+#include <mutex>
 #include <numeric>
 #include <random>
 
@@ -136,6 +139,17 @@ double LearningRateAt(const TrainerOptions& options, int64_t step, int64_t total
   const double floor = options.min_lr_ratio();
   const double shape = options.decay() == LrDecay::kCosine ? 0.5 * (1.0 + std::cos(M_PI * progress)) : 1.0 - progress;
   return peak * (floor + (1.0 - floor) * shape);
+}
+
+void RetainFreedMemory() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    // 32 MiB is the largest mmap threshold glibc accepts (half its per-arena heap size); a fixed
+    // one also stops glibc from moving it. Larger blocks are still mapped and unmapped each time.
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    mallopt(M_TRIM_THRESHOLD, INT_MAX);
+    mallopt(M_TOP_PAD, 64 << 20);
+  });
 }
 
 int ConfigureThreads(int64_t threads) {
@@ -384,6 +398,7 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(std::shared_ptr<ModelIm
   }
   const torch::Device device = (options.device() != "cpu" && cuda) ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
   ConfigureThreads(options.threads());
+  RetainFreedMemory();
   try {
     torch::manual_seed(options.seed());
     model->to(device);

@@ -97,6 +97,15 @@ double LearningRateAt(const TrainerOptions& options, int64_t step, int64_t total
 // the process starts (OMP_WAIT_POLICY=passive; see EnsurePassiveOpenMpWait in central_training.h).
 int ConfigureThreads(int64_t threads);
 
+// glibc hands every freed block above its mmap threshold (a few MiB, moved at run time) back to
+// the kernel, so a training step's large temporaries are mapped and faulted in again, page by
+// page, at every step: on the shared virtual machines this was measured on, that doubled step
+// times (and cost DP-SGD, which has more such temporaries, more). This keeps freed memory in the
+// heap for reuse instead (mallopt: a fixed 32 MiB mmap threshold, the most glibc allows; no
+// trimming; 64 MiB top pad). Peak RSS stays about the same, but the process keeps its peak.
+// Trainer::Create calls it; idempotent.
+void RetainFreedMemory();
+
 // The trainable parameters of a module, rebound as views into one contiguous buffer, with
 // gradients as views into a second one. Layout: trainable named_parameters() in order, which is
 // ModelSpec::TrainableTensors().
