@@ -710,6 +710,11 @@ absl::StatusOr<v1::SecAggStepResponse> JobRunner::SecAggStep(const v1::SecAggSte
       if (phase_ != Phase::kTraining || slot->report.has_value()) {
         return absl::FailedPreconditionError("key advertisements are closed");
       }
+      if (request.report().num_examples() <= 0) {
+        return absl::InvalidArgumentError(absl::StrCat("site '", site, "' reports ", request.report().num_examples(),
+                                                       " training examples; a securely aggregated update needs at "
+                                                       "least one"));
+      }
       ASSIGN_OR_RETURN(secagg::KeyAdvertisement advertisement, rpc::FromProto(request.advertisement(), job_id, round));
       if (advertisement.sender != slot->secagg_id) return absl::PermissionDeniedError("advertisement for another site");
       RETURN_IF_ERROR(secagg_->HandleAdvertisement(advertisement));

@@ -75,6 +75,15 @@ class JobTest : public ::testing::Test {
           site, SiteYaml(federation_.root() / (site + ".csv"), policy == policies.end() ? "" : policy->second),
           environment == env.end() ? std::vector<std::string>{} : environment->second);
     }
+    // Every site online before a job is submitted: a round selects the sites online when it starts.
+    const absl::Time deadline = absl::Now() + absl::Seconds(60);
+    while (absl::Now() < deadline) {
+      const CommandResult status = federation_.Status();
+      const nlohmann::json json = nlohmann::json::parse(status.output, nullptr, false);
+      if (json.is_object() && json.value("sites_online", 0) == static_cast<int>(kSites.size())) return;
+      absl::SleepFor(absl::Milliseconds(200));
+    }
+    ADD_FAILURE() << "not every site came online:\n" << Logs();
   }
 
   std::string Submit(const std::filesystem::path& job) {
