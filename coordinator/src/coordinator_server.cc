@@ -31,7 +31,8 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(Coor
   server->jobs_ = std::make_unique<JobManager>(
       JobContext{&server->options_, server->registry_.get(), server->store_.get(), &server->tasks_, clock});
   server->site_service_ = std::make_unique<SiteServiceImpl>(&server->options_, server->registry_.get(),
-                                                            &server->tasks_, server->jobs_.get(), clock);
+                                                            &server->tasks_, server->jobs_.get(), clock,
+                                                            &server->transfer_counters_);
   server->admin_service_ = std::make_unique<AdminServiceImpl>(&server->options_, server->registry_.get(),
                                                               server->store_.get(), server->jobs_.get(), clock,
                                                               clock->Now());
@@ -55,6 +56,11 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(Coor
   }
   spdlog::info("coordinator '{}' listening on {} (port {}), state in {}", server->options_.name,
                server->options_.listen, server->port_, server->options_.state_dir.string());
+  if (server->options_.dashboard.enabled) {
+    ASSIGN_OR_RETURN(server->dashboard_,
+                     DashboardServer::Start({&server->options_, server->store_.get(), server->registry_.get(),
+                                             &server->transfer_counters_, clock, nullptr}));
+  }
   RETURN_IF_ERROR(server->jobs_->ResumeJobs());
   return server;
 }
@@ -66,6 +72,7 @@ void CoordinatorServer::Wait() {
 }
 
 void CoordinatorServer::Shutdown(absl::Duration grace) {
+  if (dashboard_) dashboard_->Stop();
   tasks_.Close();
   if (jobs_) jobs_->Shutdown();
   if (server_) server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));

@@ -104,9 +104,11 @@ grpc::Status SiteServiceImpl::DownloadModel(grpc::ServerContext* context, const 
       }
       if (!chunker->Next(&chunk)) break;
     }
+    const size_t chunk_bytes = chunk.ByteSizeLong();
     if (context->IsCancelled() || !writer->Write(chunk)) {
       return grpc::Status(grpc::StatusCode::CANCELLED, "download cancelled by the site");
     }
+    if (counters_ != nullptr) counters_->bytes_sent.fetch_add(chunk_bytes, std::memory_order_relaxed);
   }
   return grpc::Status::OK;
 }
@@ -117,7 +119,13 @@ grpc::Status SiteServiceImpl::UploadUpdate(grpc::ServerContext* context,
   auto peer = rpc::RequirePeerRole(*context, crypto::PartyRole::kSite, "site service");
   if (!peer.ok()) return Refuse("UploadUpdate", peer.status());
   v1::UploadUpdateRequest message;
-  if (!reader->Read(&message)) return Refuse("UploadUpdate", absl::InvalidArgumentError("empty upload stream"));
+  // Counts every message read, whether or not the upload is then accepted.
+  auto read = [this, reader](v1::UploadUpdateRequest* next) {
+    if (!reader->Read(next)) return false;
+    if (counters_ != nullptr) counters_->bytes_received.fetch_add(next->ByteSizeLong(), std::memory_order_relaxed);
+    return true;
+  };
+  if (!read(&message)) return Refuse("UploadUpdate", absl::InvalidArgumentError("empty upload stream"));
   const v1::RoundRef ref = message.round();
   const v1::TrainReport report = message.report();
   auto runner = jobs_->Running(ref.job_id());
@@ -131,7 +139,7 @@ grpc::Status SiteServiceImpl::UploadUpdate(grpc::ServerContext* context,
     do {
       if (message.has_chunk()) status = stream.Add(message.chunk());
       if (!status.ok()) return Refuse("UploadUpdate", status);
-    } while (reader->Read(&message));
+    } while (read(&message));
     status = stream.Finish();
     if (status.ok()) status = (*runner)->FinishInitUpload(ref, peer->name, sink.Take());
     if (!status.ok()) return Refuse("UploadUpdate", status);
@@ -145,7 +153,7 @@ grpc::Status SiteServiceImpl::UploadUpdate(grpc::ServerContext* context,
   do {
     if (message.has_chunk()) status = stream.Add(message.chunk());
     if (!status.ok()) return Refuse("UploadUpdate", status);
-  } while (reader->Read(&message));
+  } while (read(&message));
   status = stream.Finish();
   if (status.ok() && !(*spool)->complete()) status = absl::InvalidArgumentError("the upload carried no tensor");
   if (!status.ok()) return Refuse("UploadUpdate", status);

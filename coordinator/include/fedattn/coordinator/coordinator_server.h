@@ -10,6 +10,7 @@
 #include "fedattn/common/clock.h"
 #include "fedattn/coordinator/admin_service.h"
 #include "fedattn/coordinator/coordinator_options.h"
+#include "fedattn/coordinator/dashboard_server.h"
 #include "fedattn/coordinator/job_manager.h"
 #include "fedattn/coordinator/job_store.h"
 #include "fedattn/coordinator/site_registry.h"
@@ -28,6 +29,8 @@ class CoordinatorServer {
 
   // The bound port (useful when listening on port 0).
   int port() const { return port_; }
+  // The dashboard's bound port; 0 when the dashboard is off.
+  int dashboard_port() const { return dashboard_ ? dashboard_->port() : 0; }
   // Blocks until Shutdown() is called from another thread.
   void Wait();
   // Stops accepting calls, ends long polls, waits up to `grace` for calls in flight. Idempotent.
@@ -45,6 +48,8 @@ class CoordinatorServer {
   std::unique_ptr<AdminServiceImpl> admin_service_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
+  TransferCounters transfer_counters_;
+  std::unique_ptr<DashboardServer> dashboard_;
 };
 
 }  // namespace fedattn::coordinator

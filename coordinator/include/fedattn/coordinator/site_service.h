@@ -5,6 +5,7 @@
 #include "fedattn/common/clock.h"
 #include "fedattn/coordinator/coordinator_options.h"
 #include "fedattn/coordinator/job_manager.h"
+#include "fedattn/coordinator/prometheus_metrics.h"
 #include "fedattn/coordinator/site_registry.h"
 #include "fedattn/coordinator/task_board.h"
 #include "fedattn/v1/fedattn.grpc.pb.h"
@@ -13,10 +14,11 @@ namespace fedattn::coordinator {
 
 class SiteServiceImpl final : public v1::SiteService::Service {
  public:
-  // Borrows everything; all must outlive the service.
+  // Borrows everything; all must outlive the service. `counters` (may be null) counts the bytes
+  // of model and update streams, for /metrics.
   SiteServiceImpl(const CoordinatorOptions* options, SiteRegistry* registry, TaskBoard* tasks, JobManager* jobs,
-                  const Clock* clock)
-      : options_(options), registry_(registry), tasks_(tasks), jobs_(jobs), clock_(clock) {}
+                  const Clock* clock, TransferCounters* counters = nullptr)
+      : options_(options), registry_(registry), tasks_(tasks), jobs_(jobs), clock_(clock), counters_(counters) {}
 
   grpc::Status Register(grpc::ServerContext* context, const v1::RegisterRequest* request,
                         v1::RegisterResponse* response) override;
@@ -39,6 +41,7 @@ class SiteServiceImpl final : public v1::SiteService::Service {
   TaskBoard* tasks_;
   JobManager* jobs_;
   const Clock* clock_;
+  TransferCounters* counters_;
 };
 
 }  // namespace fedattn::coordinator
