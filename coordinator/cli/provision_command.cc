@@ -17,15 +17,26 @@ void AddProvisionCommand(CLI::App& app) {
   struct Flags {
     std::string config;
     std::string out;
+    std::string revoke;
   };
   auto flags = std::make_shared<Flags>();
   CLI::App* command = app.add_subcommand(
       "provision", "Create the consortium CA and a startup kit per coordinator, site and admin");
   command->add_option("--config", flags->config, "The federation YAML (see configs/federation.yaml)")
-      ->required()
       ->check(CLI::ExistingFile);
   command->add_option("--out", flags->out, "Directory to write the CA and kits into")->required();
+  command->add_option("--revoke", flags->revoke,
+                      "Revoke the certificate in this party's kit under --out: writes the CA's new revocation "
+                      "list into every kit's crl/ folder (no --config)");
   command->callback([flags] {
+    if (!flags->revoke.empty()) {
+      ExitOnError(coordinator::RevokeParty(flags->out, flags->revoke, absl::Now()), "provision --revoke");
+      std::cout << "Revoked: " << flags->revoke << " (CRL in " << flags->out << "/ca/ca.crl)\n";
+      std::cout << "Copy each kit's crl/ folder to its party (the coordinator's first): every party refuses the\n"
+                   "revoked certificate at its next TLS handshake.\n";
+      return;
+    }
+    if (flags->config.empty()) ExitOnError(absl::InvalidArgumentError("--config is required"), "provision");
     auto config = coordinator::LoadFederationConfig(flags->config);
     ExitOnError(config.status(), "provision");
     ExitOnError(coordinator::Provision(*config, flags->out, absl::Now()), "provision");

@@ -2,10 +2,13 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "fedattn/common/files.h"
 #include "fedattn/common/status_macros.h"
 #include "fedattn/common/logging.h"
+#include "fedattn/crypto/crl.h"
 #include "yaml-cpp/yaml.h"
 
 namespace fedattn::coordinator {
@@ -49,6 +52,7 @@ void EmitTls(YAML::Emitter& out, const std::string& name) {
   out << YAML::Key << "ca" << YAML::Value << "ca.crt";
   out << YAML::Key << "cert" << YAML::Value << name + ".crt";
   out << YAML::Key << "key" << YAML::Value << name + ".key";
+  out << YAML::Key << "crl_dir" << YAML::Value << "crl";
   out << YAML::EndMap;
 }
 
@@ -137,6 +141,28 @@ absl::StatusOr<std::pair<crypto::X509Ptr, crypto::PKeyPtr>> LoadCa(const std::fi
   return std::make_pair(std::move(cert), std::move(key));
 }
 
+// Writes `pem` as OUT/ca/ca.crl and as the next free <hash>.r<N> in every kit's crl/ folder.
+absl::Status PublishCrl(const std::filesystem::path& out, X509* ca_cert, const std::string& pem) {
+  RETURN_IF_ERROR(WriteFileAtomic(out / "ca" / "ca.crl", pem, 0644));
+  std::error_code error;
+  for (const auto& entry : std::filesystem::directory_iterator(out / "kits", error)) {
+    if (!entry.is_directory()) continue;
+    const std::filesystem::path dir = entry.path() / "crl";
+    RETURN_IF_ERROR(EnsureDirectory(dir, 0755));
+    int index = 0;
+    while (std::filesystem::exists(dir / crypto::CrlFileName(ca_cert, index))) ++index;
+    RETURN_IF_ERROR(WriteFileAtomic(dir / crypto::CrlFileName(ca_cert, index), pem, 0644));
+  }
+  if (error) return absl::InternalError(absl::StrCat("cannot list ", (out / "kits").string(), ": ", error.message()));
+  return absl::OkStatus();
+}
+
+// A CRL is valid until the CA expires: an expired CRL would lock every party out.
+absl::Time CrlNextUpdate(X509* ca_cert, absl::Time this_update) {
+  auto info = crypto::InspectCertificate(ca_cert);
+  return info.ok() && info->not_after > this_update ? info->not_after : this_update + absl::Hours(24 * 365);
+}
+
 }  // namespace
 
 absl::Status Provision(const FederationConfig& config, const std::filesystem::path& out, absl::Time now) {
@@ -169,6 +195,12 @@ absl::Status Provision(const FederationConfig& config, const std::filesystem::pa
   for (const std::string& admin : config.admins) {
     RETURN_IF_ERROR(WriteKit(config, out, PartyRole::kAdmin, admin, ca_pem, ca_cert.get(), ca_key.get(), now));
   }
+  // An empty revocation list: with tls.crl_dir set, TLS refuses every peer when it has no CRL.
+  const absl::Time crl_time = now - absl::Minutes(5);
+  ASSIGN_OR_RETURN(std::string crl_pem,
+                   crypto::IssueCrlPem({0, crl_time, CrlNextUpdate(ca_cert.get(), crl_time), {}}, ca_cert.get(),
+                                       ca_key.get()));
+  RETURN_IF_ERROR(PublishCrl(out, ca_cert.get(), crl_pem));
   spdlog::info("provisioned federation '{}': CA, coordinator '{}', {} sites, {} admins under {}", config.name,
                config.coordinator.name, config.sites.size(), config.admins.size(), out.string());
   return absl::OkStatus();
@@ -180,6 +212,46 @@ absl::Status IssuePartyCertificate(const std::filesystem::path& out, const crypt
   ASSIGN_OR_RETURN(IssuedIdentity identity, Issue(request, ca.first.get(), ca.second.get()));
   RETURN_IF_ERROR(EnsureDirectory(dir, 0700));
   return WriteIdentity(dir, request.name, identity);
+}
+
+absl::Status RevokeParty(const std::filesystem::path& out, const std::string& party, absl::Time now) {
+  RETURN_IF_ERROR(crypto::ValidatePartyName(party));
+  const std::filesystem::path cert_path = out / "kits" / party / (party + ".crt");
+  if (!std::filesystem::exists(cert_path)) {
+    return absl::NotFoundError(absl::StrCat("no kit for party '", party, "' under ", (out / "kits").string(),
+                                            " (", cert_path.string(), " does not exist)"));
+  }
+  ASSIGN_OR_RETURN(auto ca, LoadCa(out));
+  ASSIGN_OR_RETURN(std::string cert_pem, ReadFile(cert_path));
+  ASSIGN_OR_RETURN(crypto::X509Ptr cert, crypto::CertificateFromPem(cert_pem));
+  const std::string serial = crypto::CertificateSerialHex(cert.get());
+  crypto::CrlContents contents;
+  contents.this_update = now;
+  if (std::filesystem::exists(out / "ca" / "ca.crl")) {
+    ASSIGN_OR_RETURN(std::string previous_pem, ReadFile(out / "ca" / "ca.crl"));
+    absl::StatusOr<crypto::CrlContents> previous = crypto::ReadCrlPem(previous_pem, ca.first.get());
+    if (!previous.ok()) {
+      return absl::Status(previous.status().code(),
+                          absl::StrCat((out / "ca" / "ca.crl").string(), ": ", previous.status().message()));
+    }
+    for (const crypto::RevokedCertificate& entry : previous->revoked) {
+      if (entry.serial_hex == serial) {
+        return absl::AlreadyExistsError(absl::StrCat("the certificate of '", party, "' (serial ", serial,
+                                                     ") is already revoked"));
+      }
+    }
+    contents.number = previous->number + 1;
+    contents.revoked = previous->revoked;
+    // OpenSSL keeps the CRL with the latest lastUpdate: it must move forward even within a second.
+    contents.this_update = std::max(now, previous->this_update + absl::Seconds(1));
+  }
+  contents.revoked.push_back({serial, now});
+  contents.next_update = CrlNextUpdate(ca.first.get(), contents.this_update);
+  ASSIGN_OR_RETURN(std::string pem, crypto::IssueCrlPem(contents, ca.first.get(), ca.second.get()));
+  RETURN_IF_ERROR(PublishCrl(out, ca.first.get(), pem));
+  spdlog::info("revoked the certificate of '{}' (serial {}): CRL {} lists {} certificate(s)", party, serial,
+               contents.number, contents.revoked.size());
+  return absl::OkStatus();
 }
 
 }  // namespace fedattn::coordinator

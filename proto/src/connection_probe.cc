@@ -14,6 +14,7 @@
 #include <memory>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "fedattn/common/status_macros.h"
 #include "fedattn/crypto/openssl_error.h"
 
@@ -172,8 +173,15 @@ absl::Status ProbeConnection(const TlsIdentity& identity, const std::string& add
   if (SSL_read(ssl.get(), &byte, 1) <= 0) {
     const std::string reasons = crypto::DrainOpenSslErrors();
     if (!reasons.empty()) {
+      std::string hint = AlertHint(reasons);
+      // TLS has no alert for "not yet valid" (it says "bad certificate"): tell it from our side.
+      if (absl::Now() < identity.info.not_before) {
+        hint = absl::StrCat(" (our certificate is not valid before ",
+                            absl::FormatTime("%Y-%m-%d %H:%M:%S UTC", identity.info.not_before, absl::UTCTimeZone()),
+                            ": wait until then, or check this machine's clock)");
+      }
       return absl::UnauthenticatedError(
-          absl::StrCat("the server at ", address, " refused our certificate: ", reasons, AlertHint(reasons)));
+          absl::StrCat("the server at ", address, " refused our certificate: ", reasons, hint));
     }
   }
   crypto::DrainOpenSslErrors();

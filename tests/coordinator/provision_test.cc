@@ -4,6 +4,7 @@
 
 #include "absl/time/clock.h"
 #include "fedattn/common/files.h"
+#include "fedattn/crypto/crl.h"
 #include "fedattn/rpc/tls.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -74,6 +75,72 @@ TEST(ProvisionTest, IssuesMoreCertificatesWithTheSameCa) {
                                         dir / "late" / "late-site.key", {}});
   EXPECT_TRUE(identity.ok()) << identity.status();
   EXPECT_EQ(ModeOf(dir / "late" / "late-site.key"), 0600u);
+}
+
+crypto::X509Ptr LoadCert(const std::filesystem::path& path) { return *crypto::CertificateFromPem(*ReadFile(path)); }
+
+TEST(ProvisionTest, EveryKitCarriesAnEmptyRevocationListItsTlsChecks) {
+  testing::TempDir dir;
+  ASSERT_TRUE(Provision(Config(), dir.path(), absl::Now()).ok());
+  crypto::X509Ptr ca = LoadCert(dir / "ca" / "ca.crt");
+  for (const std::string party : {"coordinator", "hospital-a", "alice"}) {
+    const std::filesystem::path kit = dir / "kits" / party;
+    auto crl = ReadFile(kit / "crl" / crypto::CrlFileName(ca.get(), 0));
+    ASSERT_TRUE(crl.ok()) << crl.status();
+    auto contents = crypto::ReadCrlPem(*crl, ca.get());
+    ASSERT_TRUE(contents.ok()) << contents.status();
+    EXPECT_TRUE(contents->revoked.empty());
+    EXPECT_GT(contents->next_update, absl::Now() + absl::Hours(24 * 365));  // lives as long as the CA
+    crypto::X509Ptr cert = LoadCert(kit / (party + ".crt"));
+    EXPECT_TRUE(crypto::VerifyCertificateWithCrl(cert.get(), ca.get(), *crl, absl::Now()).ok());
+  }
+  EXPECT_THAT(*ReadFile(dir / "kits" / "hospital-a" / "site.yaml"), HasSubstr("crl_dir: crl"));
+  EXPECT_THAT(*ReadFile(dir / "kits" / "coordinator" / "coordinator.yaml"), HasSubstr("crl_dir: crl"));
+}
+
+TEST(ProvisionTest, RevokingASiteAddsANewerCrlToEveryKit) {
+  testing::TempDir dir;
+  const absl::Time now = absl::Now();
+  ASSERT_TRUE(Provision(Config(), dir.path(), now).ok());
+  crypto::X509Ptr ca = LoadCert(dir / "ca" / "ca.crt");
+  crypto::X509Ptr hospital = LoadCert(dir / "kits" / "hospital-a" / "hospital-a.crt");
+  crypto::X509Ptr school = LoadCert(dir / "kits" / "school-b" / "school-b.crt");
+  ASSERT_TRUE(RevokeParty(dir.path(), "hospital-a", now).ok());
+  ASSERT_TRUE(RevokeParty(dir.path(), "school-b", now).ok());  // same second: the CRL still moves on
+  for (const std::string party : {"coordinator", "hospital-a", "school-b", "alice"}) {
+    const std::filesystem::path crl_dir = dir / "kits" / party / "crl";
+    EXPECT_TRUE(std::filesystem::exists(crl_dir / crypto::CrlFileName(ca.get(), 0))) << party;
+    EXPECT_TRUE(std::filesystem::exists(crl_dir / crypto::CrlFileName(ca.get(), 1))) << party;
+    EXPECT_TRUE(std::filesystem::exists(crl_dir / crypto::CrlFileName(ca.get(), 2))) << party;
+  }
+  const std::string latest = *ReadFile(dir / "kits" / "coordinator" / "crl" / crypto::CrlFileName(ca.get(), 2));
+  EXPECT_EQ(latest, *ReadFile(dir / "ca" / "ca.crl"));
+  auto contents = crypto::ReadCrlPem(latest, ca.get());
+  ASSERT_TRUE(contents.ok()) << contents.status();
+  EXPECT_EQ(contents->number, 2u);
+  ASSERT_EQ(contents->revoked.size(), 2u);
+  const absl::Time later = now + absl::Seconds(5);
+  EXPECT_THAT(std::string(crypto::VerifyCertificateWithCrl(hospital.get(), ca.get(), latest, later).message()),
+              HasSubstr("certificate revoked"));
+  EXPECT_THAT(std::string(crypto::VerifyCertificateWithCrl(school.get(), ca.get(), latest, later).message()),
+              HasSubstr("certificate revoked"));
+  crypto::X509Ptr admin = LoadCert(dir / "kits" / "alice" / "alice.crt");
+  EXPECT_TRUE(crypto::VerifyCertificateWithCrl(admin.get(), ca.get(), latest, later).ok());
+}
+
+TEST(ProvisionTest, RevokeNamesWhatIsWrong) {
+  testing::TempDir dir;
+  ASSERT_TRUE(Provision(Config(), dir.path(), absl::Now()).ok());
+  const absl::Status unknown = RevokeParty(dir.path(), "hospital-z", absl::Now());
+  EXPECT_EQ(unknown.code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(std::string(unknown.message()), HasSubstr("no kit for party 'hospital-z'"));
+  ASSERT_TRUE(RevokeParty(dir.path(), "hospital-a", absl::Now()).ok());
+  const std::string crl = *ReadFile(dir / "ca" / "ca.crl");
+  const absl::Status again = RevokeParty(dir.path(), "hospital-a", absl::Now());
+  EXPECT_EQ(again.code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_THAT(std::string(again.message()), HasSubstr("'hospital-a'"));
+  EXPECT_EQ(*ReadFile(dir / "ca" / "ca.crl"), crl);  // nothing issued
+  EXPECT_EQ(RevokeParty(dir.path(), "../ca", absl::Now()).code(), absl::StatusCode::kInvalidArgument);
 }
 
 TEST(ProvisionTest, TlsIdentityRefusesMismatchedOrForeignFiles) {
