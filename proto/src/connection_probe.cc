@@ -11,11 +11,14 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <memory>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "fedattn/common/files.h"
 #include "fedattn/common/status_macros.h"
+#include "fedattn/crypto/crl.h"
 #include "fedattn/crypto/openssl_error.h"
 
 namespace fedattn::rpc {
@@ -118,6 +121,27 @@ class ScopedSigpipeBlock {
   sigset_t previous_;
 };
 
+// Whether our own kit's revocation lists (identity.crl_dir) list our certificate: a server that
+// refuses a revoked certificate may close without an alert that says so.
+bool RevokedInOurKit(const TlsIdentity& identity) {
+  if (identity.crl_dir.empty()) return false;
+  auto ca = crypto::CertificateFromPem(identity.ca_pem);
+  auto cert = crypto::CertificateFromPem(identity.cert_pem);
+  if (!ca.ok() || !cert.ok()) return false;
+  const std::string serial = crypto::CertificateSerialHex(cert->get());
+  std::error_code error;
+  for (const auto& entry : std::filesystem::directory_iterator(identity.crl_dir, error)) {
+    auto pem = ReadFile(entry.path());
+    if (!pem.ok()) continue;
+    auto crl = crypto::ReadCrlPem(*pem, ca->get());
+    if (!crl.ok()) continue;
+    for (const crypto::RevokedCertificate& revoked : crl->revoked) {
+      if (revoked.serial_hex == serial) return true;
+    }
+  }
+  return false;
+}
+
 // What a TLS alert from the server means for the person reading the log.
 std::string AlertHint(const std::string& reasons) {
   if (reasons.find("unknown ca") != std::string::npos) return " (our certificate is not from its consortium CA)";
@@ -179,6 +203,8 @@ absl::Status ProbeConnection(const TlsIdentity& identity, const std::string& add
         hint = absl::StrCat(" (our certificate is not valid before ",
                             absl::FormatTime("%Y-%m-%d %H:%M:%S UTC", identity.info.not_before, absl::UTCTimeZone()),
                             ": wait until then, or check this machine's clock)");
+      } else if (RevokedInOurKit(identity)) {
+        hint = " (our certificate has been revoked: it is on the CA's revocation list in our kit)";
       }
       return absl::UnauthenticatedError(
           absl::StrCat("the server at ", address, " refused our certificate: ", reasons, hint));
