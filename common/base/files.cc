@@ -28,6 +28,11 @@ absl::Status ErrnoError(absl::string_view what, const std::filesystem::path& pat
 absl::StatusOr<std::string> ReadFile(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return ErrnoError("cannot open", path);
+  // A directory opens like a file and then reads as empty: say what it is instead.
+  std::error_code error;
+  if (std::filesystem::is_directory(path, error)) {
+    return absl::FailedPreconditionError(absl::StrCat("cannot read ", path.string(), ": it is a directory"));
+  }
   std::ostringstream buffer;
   buffer << in.rdbuf();
   if (in.bad()) return ErrnoError("cannot read", path);

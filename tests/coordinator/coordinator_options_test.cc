@@ -27,6 +27,28 @@ TEST(CoordinatorOptionsTest, ResolvesPathsAgainstTheFile) {
   EXPECT_EQ(options->heartbeat_interval_ms, 2000);
 }
 
+// Malformed YAML, wrong types, unknown keys and unreadable files (docs/bad-input.md).
+TEST(CoordinatorOptionsTest, BadFilesNameFileLineAndKey) {
+  testing::TempDir dir;
+  const struct {
+    std::string text, expected;
+  } cases[] = {
+      {"coordinator:\n  name: [c\n", "coordinator.yaml:3: not valid YAML"},
+      {std::string("coordinator:\n  name: c\n  heartbeat_interval_seconds: often\n") + kTls,
+       "coordinator.yaml:3: coordinator.heartbeat_interval_seconds: expected a number"},
+      {std::string("coordinator:\n  name: c\n  colour: red\n") + kTls, "coordinator.yaml:3: coordinator.colour: unknown key"},
+      {std::string("coordinator:\n  name: c\n") + kTls + "  crl: crl\n", "coordinator.yaml:7: tls.crl: unknown key"},
+  };
+  for (const auto& c : cases) {
+    const absl::Status status = LoadText(dir, c.text).status();
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << c.text;
+    EXPECT_THAT(std::string(status.message()), HasSubstr(c.expected)) << c.text;
+  }
+  EXPECT_EQ(LoadCoordinatorOptions(dir / "absent.yaml").status().code(), absl::StatusCode::kNotFound);
+  std::filesystem::create_directory(dir / "dir.yaml");
+  EXPECT_THAT(std::string(LoadCoordinatorOptions(dir / "dir.yaml").status().message()), HasSubstr("is a directory"));
+}
+
 TEST(CoordinatorOptionsTest, RefusesBadValues) {
   testing::TempDir dir;
   EXPECT_THAT(std::string(LoadText(dir, std::string("coordinator:\n  name: c\n  listen: nowhere\n") + kTls)

@@ -1,6 +1,7 @@
 #include "fedattn/common/files.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "gtest/gtest.h"
 #include "util/temp_dir.h"
@@ -37,6 +38,24 @@ TEST(FilesTest, MissingFileIsNotFoundAndNamesThePath) {
   ASSERT_FALSE(text.ok());
   EXPECT_EQ(text.status().code(), absl::StatusCode::kNotFound);
   EXPECT_NE(text.status().message().find("nope.yaml"), absl::string_view::npos);
+}
+
+TEST(FilesTest, DirectoryIsNotReadAsAnEmptyFile) {
+  testing::TempDir dir;
+  std::filesystem::create_directory(dir / "data.csv");
+  auto text = ReadFile(dir / "data.csv");
+  EXPECT_EQ(text.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(text.status().message().find("data.csv: it is a directory"), absl::string_view::npos)
+      << text.status();
+}
+
+TEST(FilesTest, UnreadableFileIsPermissionDeniedAndNamesThePath) {
+  if (::geteuid() == 0) GTEST_SKIP() << "root reads any file";
+  testing::TempDir dir;
+  ASSERT_TRUE(WriteFileAtomic(dir / "site.yaml", "site: {}\n", 0000).ok());
+  auto text = ReadFile(dir / "site.yaml");
+  EXPECT_EQ(text.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_NE(text.status().message().find("site.yaml"), absl::string_view::npos);
 }
 
 TEST(FilesTest, EnsureDirectoryCreatesParentsAndRefusesFiles) {
