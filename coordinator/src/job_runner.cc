@@ -578,7 +578,9 @@ absl::Status JobRunner::RunSecAgg(int64_t round, strategy::Strategy& strategy) {
 }
 
 absl::Status JobRunner::CheckRoundLocked(const v1::RoundRef& ref, const std::string& site) {
-  if (ref.job_id() != job_.id) return absl::InvalidArgumentError("wrong job");
+  if (ref.job_id() != job_.id) {
+    return absl::InvalidArgumentError(absl::StrCat("message for job '", ref.job_id(), "' sent to job '", job_.id, "'"));
+  }
   const auto it = slots_.find(site);
   if (phase_ == Phase::kIdle || static_cast<int64_t>(ref.round()) != round_ || it == slots_.end()) {
     return absl::FailedPreconditionError(absl::StrCat("job '", job_.id, "' round ", ref.round(),
@@ -621,12 +623,14 @@ absl::StatusOr<std::unique_ptr<UploadSpool>> JobRunner::BeginUpload(const v1::Ro
   }
   if (spec_.secagg.enabled) {
     if (phase_ != Phase::kMaskedInput || !slot.shares.has_value() || slot.dropped) {
-      return absl::FailedPreconditionError(absl::StrCat("site '", site, "' may not send a masked update now"));
+      return absl::FailedPreconditionError(absl::StrCat("job '", job_.id, "' round ", ref.round(), ": site '", site,
+                                                        "' may not send a masked update now"));
     }
     return UploadSpool::Create(path, "masked", DType::kU32, length);
   }
   if (phase_ != Phase::kTraining || Settled(slot.status)) {
-    return absl::FailedPreconditionError(absl::StrCat("site '", site, "' may not send an update now"));
+    return absl::FailedPreconditionError(absl::StrCat("job '", job_.id, "' round ", ref.round(), ": site '", site,
+                                                      "' may not send an update now"));
   }
   return UploadSpool::Create(path, "update", DType::kF32, length);
 }
@@ -667,6 +671,9 @@ absl::Status JobRunner::FinishUpload(const v1::RoundRef& ref, const std::string&
   }
   RecordSite(round_, slot);
   cv_.SignalAll();
+  if (!accepted.ok()) {
+    return absl::Status(accepted.code(), absl::StrCat("job '", job_.id, "' round ", ref.round(), ": ", accepted.message()));
+  }
   return accepted;
 }
 
@@ -675,9 +682,31 @@ absl::Status JobRunner::FinishInitUpload(const v1::RoundRef& ref, const std::str
   absl::MutexLock lock(&mu_);
   RETURN_IF_ERROR(CheckRoundLocked(ref, site));
   if (phase_ != Phase::kInit) return absl::FailedPreconditionError("no initial model was asked for");
+  if (init_tensors_.has_value()) {
+    return absl::FailedPreconditionError(absl::StrCat("site '", site, "' already sent the initial model"));
+  }
+  const absl::Status valid =
+      GlobalModel::FromTensors(model_spec_, tensors, absl::StrCat("initial model from site '", site, "'")).status();
+  if (!valid.ok()) {
+    // The runner tries the next site at once instead of waiting for the deadline.
+    slots_[site].status = "failed";
+    slots_[site].reason = std::string(valid.message());
+    cv_.SignalAll();
+    return valid;
+  }
   init_tensors_ = std::move(tensors);
   cv_.SignalAll();
   return absl::OkStatus();
+}
+
+rpc::StreamLimits JobRunner::InitUploadLimits() const {
+  rpc::StreamLimits limits;
+  limits.max_total_bytes = 0;
+  for (const models::TensorSpec& tensor : model_spec_.tensors) {
+    limits.max_total_bytes += static_cast<uint64_t>(tensor.numel()) * DTypeSize(tensor.dtype);
+  }
+  limits.max_tensors = static_cast<uint32_t>(model_spec_.tensors.size());
+  return limits;
 }
 
 absl::Status JobRunner::ReportTask(const v1::ReportTaskRequest& request, const std::string& site) {
@@ -708,7 +737,8 @@ absl::StatusOr<v1::SecAggStepResponse> JobRunner::SecAggStep(const v1::SecAggSte
   switch (request.message_case()) {
     case v1::SecAggStepRequest::kAdvertisement: {
       if (phase_ != Phase::kTraining || slot->report.has_value()) {
-        return absl::FailedPreconditionError("key advertisements are closed");
+        return absl::FailedPreconditionError(
+            absl::StrCat("job '", job_id, "' round ", round, ": key advertisements are closed for site '", site, "'"));
       }
       if (request.report().num_examples() <= 0) {
         return absl::InvalidArgumentError(absl::StrCat("site '", site, "' reports ", request.report().num_examples(),
@@ -725,7 +755,10 @@ absl::StatusOr<v1::SecAggStepResponse> JobRunner::SecAggStep(const v1::SecAggSte
       break;
     }
     case v1::SecAggStepRequest::kShareKeys: {
-      if (phase_ != Phase::kShareKeys || slot->sent_shares) return absl::FailedPreconditionError("key sharing is closed");
+      if (phase_ != Phase::kShareKeys || slot->sent_shares) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("job '", job_id, "' round ", round, ": key sharing is closed for site '", site, "'"));
+      }
       ASSIGN_OR_RETURN(secagg::ShareKeysMessage message, rpc::FromProto(request.share_keys(), job_id, round));
       if (message.sender != slot->secagg_id) return absl::PermissionDeniedError("key shares for another site");
       RETURN_IF_ERROR(secagg_->HandleShareKeys(message));
@@ -734,7 +767,10 @@ absl::StatusOr<v1::SecAggStepResponse> JobRunner::SecAggStep(const v1::SecAggSte
       break;
     }
     case v1::SecAggStepRequest::kUnmask: {
-      if (phase_ != Phase::kUnmask || slot->unmasked) return absl::FailedPreconditionError("unmasking is closed");
+      if (phase_ != Phase::kUnmask || slot->unmasked) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("job '", job_id, "' round ", round, ": unmasking is closed for site '", site, "'"));
+      }
       ASSIGN_OR_RETURN(secagg::UnmaskResponse message, rpc::FromProto(request.unmask(), job_id, round));
       if (message.sender != slot->secagg_id) return absl::PermissionDeniedError("unmask response for another site");
       RETURN_IF_ERROR(secagg_->HandleUnmask(message));

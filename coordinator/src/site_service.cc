@@ -1,6 +1,13 @@
 #include "fedattn/coordinator/site_service.h"
 
+#include <functional>
+#include <map>
+#include <memory>
+#include <thread>
+
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
 #include "fedattn/common/status_macros.h"
 #include "fedattn/config.h"
 #include "fedattn/rpc/peer.h"
@@ -27,6 +34,66 @@ grpc::Status Refuse(absl::string_view method, const absl::Status& status) {
   spdlog::warn("refused {}: {}", method, status.message());
   return rpc::ToGrpcStatus(status);
 }
+
+// Ends model and update streams whose round is over. gRPC sets no server-side deadline, so a
+// site that stops reading its download or stops sending its upload would otherwise hold a server
+// thread (and an upload spool) for ever. Checked a few times a second. Process-wide and never
+// destroyed: a call may still be running while static objects are torn down.
+class CallWatchdog {
+ public:
+  static CallWatchdog& Get() {
+    static CallWatchdog* const watchdog = new CallWatchdog();
+    return *watchdog;
+  }
+
+  // Cancels `context` once `alive()` returns false, until the guard goes away (the call's end).
+  class Guard {
+   public:
+    Guard(CallWatchdog* watchdog, uint64_t id) : watchdog_(watchdog), id_(id) {}
+    Guard(const Guard&) = delete;
+    Guard& operator=(const Guard&) = delete;
+    ~Guard() { watchdog_->Remove(id_); }
+
+   private:
+    CallWatchdog* watchdog_;
+    uint64_t id_;
+  };
+  [[nodiscard]] std::unique_ptr<Guard> Watch(grpc::ServerContext* context, std::function<bool()> alive) {
+    absl::MutexLock lock(&mu_);
+    const uint64_t id = next_id_++;
+    calls_[id] = Call{context, std::move(alive), false};
+    return std::make_unique<Guard>(this, id);
+  }
+
+ private:
+  struct Call {
+    grpc::ServerContext* context;
+    std::function<bool()> alive;
+    bool cancelled;
+  };
+  CallWatchdog() {
+    std::thread([this] { Loop(); }).detach();
+  }
+  void Remove(uint64_t id) {
+    absl::MutexLock lock(&mu_);
+    calls_.erase(id);
+  }
+  void Loop() {
+    while (true) {
+      absl::SleepFor(absl::Milliseconds(250));
+      absl::MutexLock lock(&mu_);
+      for (auto& [id, call] : calls_) {
+        if (call.cancelled || call.alive()) continue;
+        call.cancelled = true;
+        call.context->TryCancel();
+      }
+    }
+  }
+
+  absl::Mutex mu_;
+  std::map<uint64_t, Call> calls_ ABSL_GUARDED_BY(mu_);
+  uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 0;
+};
 
 }  // namespace
 
@@ -90,6 +157,10 @@ grpc::Status SiteServiceImpl::DownloadModel(grpc::ServerContext* context, const 
   uint64_t version = 0;
   auto views = (*runner)->ModelForDownload(request->round(), peer->name, &version);
   if (!views.ok()) return Refuse("DownloadModel", views.status());
+  const std::shared_ptr<JobRunner> job = *runner;
+  auto watch = CallWatchdog::Get().Watch(context, [job, version, ref = request->round(), site = peer->name] {
+    return job->ModelVersion() == version && job->CheckRound(ref, site).ok();
+  });
   auto chunker = rpc::TensorChunker::Create(std::move(*views), rpc::kMaxChunkBytes, request->resume_from_tensor(),
                                             request->resume_offset());
   if (!chunker.ok()) return Refuse("DownloadModel", chunker.status());
@@ -132,15 +203,21 @@ grpc::Status SiteServiceImpl::UploadUpdate(grpc::ServerContext* context,
   if (!runner.ok()) return Refuse("UploadUpdate", runner.status());
   absl::Status status = (*runner)->CheckRound(ref, peer->name);
   if (!status.ok()) return Refuse("UploadUpdate", status);
+  const std::shared_ptr<JobRunner> job = *runner;
+  // Reset once the stream is read: accepting the upload may end the round, and that must not
+  // cancel the call that is about to succeed.
+  auto watch = CallWatchdog::Get().Watch(
+      context, [job, ref, site = peer->name] { return job->CheckRound(ref, site).ok(); });
   // Round 0 is the initial model: whole tensors, collected in memory, checked against the spec.
   if (ref.round() == 0) {
     rpc::CollectingSink sink;
-    rpc::TensorStreamReader stream(&sink, rpc::StreamLimits{});
+    rpc::TensorStreamReader stream(&sink, (*runner)->InitUploadLimits());
     do {
       if (message.has_chunk()) status = stream.Add(message.chunk());
       if (!status.ok()) return Refuse("UploadUpdate", status);
     } while (read(&message));
     status = stream.Finish();
+    watch.reset();
     if (status.ok()) status = (*runner)->FinishInitUpload(ref, peer->name, sink.Take());
     if (!status.ok()) return Refuse("UploadUpdate", status);
     response->set_tensors_received(stream.tensors_completed());
@@ -155,6 +232,7 @@ grpc::Status SiteServiceImpl::UploadUpdate(grpc::ServerContext* context,
     if (!status.ok()) return Refuse("UploadUpdate", status);
   } while (read(&message));
   status = stream.Finish();
+  watch.reset();
   if (status.ok() && !(*spool)->complete()) status = absl::InvalidArgumentError("the upload carried no tensor");
   if (!status.ok()) return Refuse("UploadUpdate", status);
   response->set_tensors_received(stream.tensors_completed());

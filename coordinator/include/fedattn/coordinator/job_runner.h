@@ -77,8 +77,11 @@ class JobRunner {
   // A complete upload (init: the model tensors instead, collected in memory).
   [[nodiscard]] absl::Status FinishUpload(const v1::RoundRef& ref, const std::string& site,
                                           const v1::TrainReport& report, std::unique_ptr<UploadSpool> spool);
+  // The initial model is checked against the job's model here, so the site hears what is wrong.
   [[nodiscard]] absl::Status FinishInitUpload(const v1::RoundRef& ref, const std::string& site,
                                               std::vector<TensorBuffer> tensors);
+  // An initial model holds exactly the job's tensors: a stream may not carry more.
+  rpc::StreamLimits InitUploadLimits() const;
   [[nodiscard]] absl::Status ReportTask(const v1::ReportTaskRequest& request, const std::string& site);
   [[nodiscard]] absl::StatusOr<v1::SecAggStepResponse> SecAggStep(const v1::SecAggStepRequest& request,
                                                                    const std::string& site);
