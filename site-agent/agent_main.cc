@@ -5,6 +5,7 @@
 //   fedattn-agent check --config site.yaml      check the kit and the connection, then exit
 //   fedattn-agent train --config train.yaml     train one model centrally (the baseline)
 #include <string.h>
+#include <unistd.h>
 
 #include <iostream>
 
@@ -16,6 +17,7 @@
 #include "fedattn/agent/coordinator_link.h"
 #include "fedattn/agent/round_tasks.h"
 #include "fedattn/agent/site_ledger.h"
+#include "fedattn/agent/training_progress.h"
 #include "fedattn/common/files.h"
 #include "fedattn/models/central_training.h"
 #include "fedattn/common/logging.h"
@@ -73,6 +75,11 @@ int RunAgent(const std::string& config_path, const std::string& coordinator) {
     return 2;
   }
   fedattn::agent::RoundTasks rounds(&site->first, &site->second, &link, ledger->get());
+  // Local training: a progress bar on a terminal, a log line every 10 s otherwise.
+  fedattn::agent::TrainingProgressPrinter progress(
+      &std::cerr, fedattn::agent::TrainingProgressPrinter::IsTerminal(STDERR_FILENO), absl::Seconds(10),
+      [](const std::string& line) { spdlog::info("training: {}", line); });
+  rounds.set_training_progress([&progress](const fedattn::models::TrainProgress& p) { progress.Update(p); });
   fedattn::agent::Agent agent(site->first, &link);
   agent.SetTaskHandler("init", [&](const fedattn::v1::Task& task) { return rounds.HandleInit(task); });
   agent.SetTaskHandler("train", [&](const fedattn::v1::Task& task) { return rounds.HandleTrain(task); });

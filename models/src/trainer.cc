@@ -488,6 +488,7 @@ absl::StatusOr<TrainResult> Trainer::FitImpl(const Batch& train, const Batch& va
       epoch_loss += loss * static_cast<double>(count);
       window_loss += loss;
       ++window_steps;
+      if (progress_callback_) ReportProgress(epoch, options_.epochs(), result.steps, total_steps, loss, count, start);
       if (progress_ != nullptr && options_.log_every() > 0 && result.steps % options_.log_every() == 0) {
         const auto now = std::chrono::steady_clock::now();
         const double ms = std::chrono::duration<double, std::milli>(now - window_start).count() / window_steps;
@@ -561,6 +562,7 @@ absl::StatusOr<TrainResult> Trainer::FitDpSgd(const Batch& train, const Batch& v
     window_loss += loss;
     ++window_steps;
     const int64_t epoch = step / per_epoch + 1;
+    if (progress_callback_) ReportProgress(epoch, epochs, result.steps, total_steps, loss, count, start);
     if (progress_ != nullptr && options_.log_every() > 0 && result.steps % options_.log_every() == 0) {
       const auto now = std::chrono::steady_clock::now();
       const double ms = std::chrono::duration<double, std::milli>(now - window_start).count() / window_steps;
@@ -595,6 +597,23 @@ absl::StatusOr<TrainResult> Trainer::FitDpSgd(const Batch& train, const Batch& v
   result.dp_sgd = summary;
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return result;
+}
+
+void Trainer::ReportProgress(int64_t epoch, int64_t epochs, int64_t step, int64_t total_steps, double loss,
+                             int64_t count, std::chrono::steady_clock::time_point start) {
+  if (step == 1) progress_examples_ = 0;
+  progress_examples_ += count;
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  TrainProgress progress;
+  progress.epoch = epoch;
+  progress.epochs = epochs;
+  progress.step = step;
+  progress.total_steps = total_steps;
+  progress.loss = loss;
+  progress.examples = progress_examples_;
+  progress.examples_per_second = seconds > 0 ? static_cast<double>(progress_examples_) / seconds : 0;
+  progress.dp_sgd = dp_sgd();
+  progress_callback_(progress);
 }
 
 }  // namespace fedattn::models

@@ -102,6 +102,7 @@ absl::StatusOr<LocalTrainingResult> TrainLocally(const models::JobSpec& job, std
   trainer_options.epochs(epochs);
 
   ASSIGN_OR_RETURN(std::unique_ptr<models::Trainer> trainer, models::Trainer::Create(model, trainer_options, nullptr));
+  if (options.progress) trainer->set_progress_callback(options.progress);
   LocalTrainingResult result;
   result.num_examples = n;
   try {

@@ -266,6 +266,7 @@ absl::Status RoundTasks::HandleTrain(const v1::Task& task) {
     training.round = static_cast<int64_t>(task.round().round());
     training.seed = job.seed * 1000003 + task.round().round();
     training.evaluate = task.evaluate();
+    training.progress = training_progress_;
     if (const auto mu = task.fit_config().find("proximal_mu"); mu != task.fit_config().end()) {
       training.proximal_mu = mu->second;
     }

@@ -10,6 +10,7 @@
 // Not thread-safe: a Trainer and its model belong to one thread (intra-op threads are LibTorch's).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -24,6 +25,7 @@
 #include "absl/status/statusor.h"
 #include "fedattn/models/batch.h"
 #include "fedattn/models/model_spec.h"
+#include "fedattn/models/train_progress.h"
 #include "fedattn/models/transformer.h"
 
 namespace fedattn::config {
@@ -227,6 +229,9 @@ class Trainer {
   using GradientHook = std::function<void(FlatParameters* flat)>;
   void AddGradientHook(GradientHook hook) { gradient_hooks_.push_back(std::move(hook)); }
   bool dp_sgd() const { return dp_options_.has_value(); }
+  // Receives a TrainProgress after every optimizer step of Fit (empty: none), e.g. to draw a
+  // progress bar; independent of the `progress` stream's log lines.
+  void set_progress_callback(TrainProgressCallback callback) { progress_callback_ = std::move(callback); }
 
   // Trains for options.epochs over `train` (whole-dataset tensors, shuffled per epoch), evaluating
   // on `validation` after each epoch when it is not empty. In DP-SGD mode: DpSgdOptions::steps
@@ -258,6 +263,10 @@ class Trainer {
   std::vector<GradientHook> gradient_hooks_;
   std::optional<DpSgdOptions> dp_options_;  // set in DP-SGD mode
   DpSgdStep* dp_step_ = nullptr;            // gradient_step_, in DP-SGD mode
+  TrainProgressCallback progress_callback_;
+  int64_t progress_examples_ = 0;  // examples seen in the current Fit, for progress_callback_
+  void ReportProgress(int64_t epoch, int64_t epochs, int64_t step, int64_t total_steps, double loss, int64_t count,
+                      std::chrono::steady_clock::time_point start);
 };
 
 // Rows `indices` of every defined field; text batches are trimmed to their longest sequence.

@@ -36,6 +36,7 @@ struct LocalTrainingOptions {
   double proximal_mu = 0;        // FedProx: gradient of (mu/2)||w - w_global||^2 added each step
   bool evaluate = false;         // metrics on the validation split after training
   std::optional<models::DpSgdOptions> dp;  // DP-SGD; unset = plain local training
+  models::TrainProgressCallback progress;  // after every step (a progress bar); empty = none
 };
 
 struct LocalTrainingResult {

@@ -13,6 +13,7 @@
 #include "fedattn/agent/agent_options.h"
 #include "fedattn/agent/coordinator_link.h"
 #include "fedattn/agent/site_ledger.h"
+#include "fedattn/models/train_progress.h"
 #include "fedattn/rpc/tls.h"
 #include "fedattn/v1/fedattn.pb.h"
 
@@ -27,6 +28,8 @@ class RoundTasks {
 
   [[nodiscard]] absl::Status HandleInit(const v1::Task& task);
   [[nodiscard]] absl::Status HandleTrain(const v1::Task& task);
+  // Receives the progress of every train task's local training (a progress bar; empty: none).
+  void set_training_progress(models::TrainProgressCallback progress) { training_progress_ = std::move(progress); }
 
  private:
   absl::Status Refuse(const v1::Task& task, const std::string& reason);
@@ -36,6 +39,7 @@ class RoundTasks {
   const rpc::TlsIdentity* identity_;
   CoordinatorLink* link_;
   SiteLedger* ledger_;
+  models::TrainProgressCallback training_progress_;
 };
 
 }  // namespace fedattn::agent
