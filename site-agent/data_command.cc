@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "fedattn/agent/data_split.h"
+#include "fedattn/common/files.h"
 
 namespace fedattn::agent {
 namespace {
@@ -23,6 +24,7 @@ struct SplitFlags {
   double alpha = DataSplitOptions().alpha;
   uint64_t seed = DataSplitOptions().seed;
   int64_t min_rows = DataSplitOptions().min_rows;
+  bool json = false;
 };
 
 // Left-aligned columns, two spaces apart.
@@ -114,6 +116,14 @@ int RunSplit(const SplitFlags& flags, const CLI::App& split) {
   if (options.mode == SplitMode::kColumn && options.group_column.empty()) return fail("--mode column needs --group-column");
   auto result = SplitCsvFile(flags.input, flags.out, options);
   if (!result.ok()) return fail(result.status().message());
+  if (flags.json) {
+    // The manifest already says everything the table shows, in JSON.
+    auto manifest = ReadFile(result->manifest);
+    if (!manifest.ok()) return fail(manifest.status().message());
+    std::cout << *manifest;
+    if (!manifest->empty() && manifest->back() != '\n') std::cout << "\n";
+    return 0;
+  }
   PrintResult(*result, options, std::cout);
   return 0;
 }
@@ -140,6 +150,7 @@ void AddDataCommand(CLI::App& app) {
       ->capture_default_str();
   split->add_option("--seed", flags->seed, "Random seed: the same seed gives the same split")->capture_default_str();
   split->add_option("--min-rows", flags->min_rows, "Every site gets at least this many rows")->capture_default_str();
+  split->add_flag("--json", flags->json, "Print the manifest (JSON: rows and labels per site) instead of the table");
   split->callback([flags, split] {
     if (RunSplit(*flags, *split) != 0) throw CLI::RuntimeError(1);
     throw CLI::Success();  // done inside parse(); the agent itself must not start

@@ -1,6 +1,7 @@
 #include "job_command.h"
 
 #include <google/protobuf/util/json_util.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <map>
@@ -216,6 +217,23 @@ std::string FormatRoundLine(const v1::JobInfo& job, const v1::RoundInfo& round) 
   return text;
 }
 
+std::string FormatRoundProgress(const v1::JobInfo& job, const v1::RoundInfo& round) {
+  int done = 0;
+  std::map<std::string, int> problems;
+  for (const v1::RoundSiteInfo& site : round.sites()) {
+    if (site.status() == "trained" || site.status() == "contributed") {
+      ++done;
+    } else if (site.status() == "refused" || site.status() == "failed" || site.status() == "dropped") {
+      ++problems[site.status()];
+    }
+  }
+  std::string text = round.round() == 0 ? absl::StrCat("round 0 (initial model) ", round.state())
+                                        : absl::StrCat("round ", round.round(), "/", job.rounds(), " ", round.state());
+  absl::StrAppend(&text, ": ", done, "/", round.sites_size(), " sites trained");
+  for (const auto& [status, count] : problems) absl::StrAppend(&text, ", ", count, " ", status);
+  return text;
+}
+
 int WaitForJob(JobAdmin& admin, const std::string& job_id, const WaitOptions& options, const Clock& clock,
                const std::function<void(absl::Duration)>& sleep, std::ostream& out, std::ostream& err) {
   const absl::Time deadline =
@@ -224,6 +242,11 @@ int WaitForJob(JobAdmin& admin, const std::string& job_id, const WaitOptions& op
   // the same number is reported again when it ends.
   std::set<std::tuple<uint64_t, int64_t, std::string>> reported;
   std::string last_unreachable;
+  std::string last_progress;  // kLines: the last line printed; kBar: non-empty while a bar is shown
+  auto clear_bar = [&] {
+    if (options.progress == WaitProgress::kBar && !last_progress.empty()) err << "\r\x1b[K" << std::flush;
+    if (options.progress == WaitProgress::kBar) last_progress.clear();
+  };
   v1::JobInfo job;
   bool seen = false;
   while (true) {
@@ -231,14 +254,35 @@ int WaitForJob(JobAdmin& admin, const std::string& job_id, const WaitOptions& op
     if (polled.ok()) {
       job = *std::move(polled);
       seen = true;
-      if (!last_unreachable.empty()) err << "coordinator reachable again\n";
+      if (!last_unreachable.empty()) {
+        clear_bar();
+        err << "coordinator reachable again\n";
+      }
       last_unreachable.clear();
       for (const v1::RoundInfo& round : job.round_history()) {
         if (round.state() != kCommitted && round.state() != kFailed) continue;
         if (reported.emplace(round.round(), round.started_unix_ms(), round.state()).second) {
+          clear_bar();
           out << FormatRoundLine(job, round) << "\n" << std::flush;
         }
       }
+      // The round in flight, if any: the latest one, not yet committed or failed.
+      if (options.progress != WaitProgress::kNone && !job.round_history().empty() &&
+          (job.state() == "running" || job.state() == "queued")) {
+        const v1::RoundInfo& current = *job.round_history().rbegin();
+        if (current.state() != kCommitted && current.state() != kFailed) {
+          const std::string line = FormatRoundProgress(job, current);
+          if (options.progress == WaitProgress::kBar) {
+            const int64_t elapsed = std::max<int64_t>(0, absl::ToUnixSeconds(clock.Now()) - current.started_unix_ms() / 1000);
+            err << "\r\x1b[K" << line << " (" << elapsed << "s)" << std::flush;
+            last_progress = line;
+          } else if (line != last_progress) {
+            err << line << "\n" << std::flush;
+            last_progress = line;
+          }
+        }
+      }
+      if (job.state() == kCompleted || job.state() == kFailed || job.state() == kCancelled) clear_bar();
       if (job.state() == kCompleted) {
         out << "job " << job_id << " completed: " << job.committed_rounds() << "/" << job.rounds()
             << " rounds committed\n";
@@ -256,15 +300,19 @@ int WaitForJob(JobAdmin& admin, const std::string& job_id, const WaitOptions& op
       }
     } else if (Transient(polled.status())) {
       const std::string message(polled.status().message());
-      if (message != last_unreachable)
+      if (message != last_unreachable) {
+        clear_bar();
         err << "still waiting for job " << job_id << "; the coordinator is unreachable: " << message << "\n";
+      }
       last_unreachable = message;
     } else {
+      clear_bar();
       err << "fedattn job wait: job " << job_id << ": " << polled.status().message() << "\n";
       return kWaitCannotFollow;
     }
     const absl::Time now = clock.Now();
     if (now >= deadline) {
+      clear_bar();
       err << "timed out after " << absl::FormatDuration(options.timeout) << " waiting for job " << job_id;
       if (seen)
         err << " (" << job.state() << ", " << job.committed_rounds() << "/" << job.rounds() << " rounds committed)";
@@ -354,6 +402,7 @@ void AddJobCommands(CLI::App& app, JobCommandEnv env) {
     double interval_seconds = 2;
     std::optional<uint64_t> round;  // unset: the latest committed round (0 is the initial model)
     std::string out;
+    std::string progress = "auto";
   };
   auto flags = std::make_shared<Flags>();
   auto shared = std::make_shared<JobCommandEnv>(std::move(env));
@@ -418,6 +467,11 @@ void AddJobCommands(CLI::App& app, JobCommandEnv env) {
   wait->add_option("--interval", flags->interval_seconds, "Seconds between polls")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  wait->add_option("--progress", flags->progress,
+                   "The round in flight on stderr: bar (redrawn in place), lines, off, or auto (bar on a terminal, "
+                   "lines otherwise)")
+      ->check(CLI::IsMember({"auto", "bar", "lines", "off"}))
+      ->capture_default_str();
   connection_flags(wait);
   wait->callback([flags, shared] {
     auto admin = shared->connect(flags->admin_config, flags->coordinator);
@@ -425,6 +479,12 @@ void AddJobCommands(CLI::App& app, JobCommandEnv env) {
     WaitOptions options;
     if (flags->timeout_seconds > 0) options.timeout = absl::Seconds(flags->timeout_seconds);
     options.interval = absl::Seconds(flags->interval_seconds);
+    const bool terminal = shared->err == &std::cerr && ::isatty(STDERR_FILENO) == 1;
+    options.progress = flags->progress == "bar"     ? WaitProgress::kBar
+                       : flags->progress == "lines" ? WaitProgress::kLines
+                       : flags->progress == "off"   ? WaitProgress::kNone
+                       : terminal                   ? WaitProgress::kBar
+                                                    : WaitProgress::kLines;
     const int code =
         WaitForJob(**admin, flags->job, options, *shared->clock, shared->sleep, *shared->out, *shared->err);
     if (code != kWaitCompleted) throw CLI::RuntimeError(code);

@@ -5,8 +5,9 @@
 //                                     print the new job's id on stdout
 //   fedattn job status [JOB] [--json] every job as a table, or one job with its rounds and the
 //                                     privacy each site has spent
-//   fedattn job wait JOB [--timeout S] [--interval S]
-//                                     follow a job, one line per committed round, until it ends
+//   fedattn job wait JOB [--timeout S] [--interval S] [--progress auto|bar|lines|off]
+//                                     follow a job, one line per committed round, until it ends;
+//                                     the round in flight on stderr (a bar on a terminal)
 //   fedattn job cancel JOB
 //   fedattn model export JOB [--round N] -o model.safetensors
 //                                     write a committed global model (latest by default)
@@ -70,13 +71,24 @@ std::string ToJson(const google::protobuf::Message& message);
 
 // One line for a round that ended (committed or failed), as `job wait` prints it.
 std::string FormatRoundLine(const v1::JobInfo& job, const v1::RoundInfo& round);
+// The progress of a round in flight: "round 2/10 training: 1/3 sites trained, 1 refused".
+std::string FormatRoundProgress(const v1::JobInfo& job, const v1::RoundInfo& round);
+
+// How `job wait` shows the round in flight (on `err`, so `out` keeps one line per round).
+enum class WaitProgress {
+  kNone,
+  kLines,  // a line whenever the round in flight changes state or a site finishes (logs, pipes)
+  kBar,    // one status line redrawn in place with the elapsed time (a terminal)
+};
 
 struct WaitOptions {
   absl::Duration timeout = absl::InfiniteDuration();  // seconds; default: wait for ever
   absl::Duration interval = absl::Seconds(2);         // between polls
+  WaitProgress progress = WaitProgress::kNone;
 };
 // Polls GetJob until the job ends; returns a kWait* exit code. Round lines go to `out`, the
-// final verdict of a failed, cancelled or timed-out job and unreachable-coordinator notes to `err`.
+// final verdict of a failed, cancelled or timed-out job, unreachable-coordinator notes and the
+// progress of the round in flight (options.progress) to `err`.
 int WaitForJob(JobAdmin& admin, const std::string& job_id, const WaitOptions& options, const Clock& clock,
                const std::function<void(absl::Duration)>& sleep, std::ostream& out, std::ostream& err);
 

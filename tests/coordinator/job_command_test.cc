@@ -290,6 +290,45 @@ TEST(JobWaitTest, TimesOutWithExitTwo) {
             "contributed\n");  // once
 }
 
+TEST(JobWaitTest, ProgressLinesFollowTheRoundInFlight) {
+  FakeJobAdmin admin;
+  v1::JobInfo trained = ExampleJob();  // round 3 (retried) in flight: two sites selected
+  trained.mutable_round_history(3)->mutable_sites(0)->set_status("trained");
+  v1::JobInfo refused = trained;
+  refused.mutable_round_history(3)->mutable_sites(1)->set_status("refused");
+  admin.jobs = {ExampleJob(), ExampleJob(), trained, refused, WithState(refused, "completed", 2)};
+  WaitOptions options;
+  options.progress = WaitProgress::kLines;
+  const WaitRun run = RunWait(admin, options);
+  EXPECT_EQ(run.code, kWaitCompleted);
+  // A line per change, not per poll.
+  EXPECT_EQ(run.err,
+            "round 3/10 training: 0/2 sites trained\n"
+            "round 3/10 training: 1/2 sites trained\n"
+            "round 3/10 training: 1/2 sites trained, 1 refused\n");
+  EXPECT_THAT(run.out, HasSubstr("job job-7f3a completed"));
+}
+
+TEST(JobWaitTest, ProgressBarRedrawsInPlaceAndIsClearedBeforeRoundLines) {
+  FakeJobAdmin admin;
+  v1::JobInfo job = ExampleJob();
+  job.mutable_round_history(3)->set_started_unix_ms(absl::ToUnixMillis(FakeClock().Now()) - 5000);
+  admin.jobs = {WithState(job, "running", 4), WithState(job, "completed", 2)};
+  WaitOptions options;
+  options.progress = WaitProgress::kBar;
+  const WaitRun run = RunWait(admin, options);
+  EXPECT_EQ(run.code, kWaitCompleted);
+  EXPECT_EQ(run.err, "\r\x1b[Kround 3/10 training: 0/2 sites trained (5s)\r\x1b[K");
+}
+
+TEST(JobWaitTest, FormatsRoundProgress) {
+  v1::JobInfo job = ExampleJob();
+  EXPECT_EQ(FormatRoundProgress(job, job.round_history(2)), "round 3/10 failed: 1/2 sites trained, 1 dropped");
+  v1::RoundInfo init;
+  init.set_state("training");
+  EXPECT_EQ(FormatRoundProgress(job, init), "round 0 (initial model) training: 0/0 sites trained");
+}
+
 TEST(JobWaitTest, UnknownJobExitsThree) {
   FakeJobAdmin admin;
   const WaitRun run = RunWait(admin, WaitOptions{});
