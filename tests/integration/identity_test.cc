@@ -2,6 +2,8 @@
 // caller that is not who it must be (DESIGN.md section 5).
 #include <grpcpp/client_context.h>
 
+#include <fstream>
+
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "fedattn/common/files.h"
@@ -84,6 +86,66 @@ TEST_F(IdentityTest, ExpiredCertificateIsRefusedAndTheAgentSaysWhy) {
   EXPECT_THAT(check.output, HasSubstr("refused our certificate"));
   EXPECT_THAT(check.output, HasSubstr("expired"));
   EXPECT_THAT(RegisteredSites(), ::testing::IsEmpty());
+}
+
+TEST_F(IdentityTest, NotYetValidCertificateIsRefusedAndTheAgentSaysWhy) {
+  const std::filesystem::path dir = federation_.root() / "future";
+  crypto::CertificateRequest request{"hospital-a", crypto::PartyRole::kSite, "test-fed", {}, {},
+                                     absl::Now() + absl::Hours(1), absl::Now() + absl::Hours(2)};
+  federation_.IssueCertificate(request, dir);
+  const std::filesystem::path yaml = federation_.WriteSiteYaml(dir, "hospital-a", "hospital-a.crt",
+                                                               "hospital-a.key",
+                                                               federation_.Kit("hospital-a") / "ca.crt");
+  const CommandResult check = RunCommand({AgentBinary(), "check", "--config", yaml.string()});
+  EXPECT_EQ(check.exit_code, 1) << check.output;
+  EXPECT_THAT(check.output, HasSubstr("refused our certificate"));
+  EXPECT_THAT(check.output, HasSubstr("our certificate is not valid before"));
+  EXPECT_THAT(RegisteredSites(), ::testing::IsEmpty());
+}
+
+// `fedattn provision --revoke` writes a newer CRL into the running coordinator's kit: the next
+// handshake of the revoked site fails, without a restart, while other sites carry on.
+TEST(RevocationTest, RevokedSiteIsRefusedAtItsNextHandshake) {
+  TestFederation federation({"hospital-a", "hospital-b"});
+  federation.CheckRevocation(true);
+  std::unique_ptr<Subprocess> coordinator = federation.StartCoordinator();
+  auto register_site = [&](const std::string& site) {
+    auto stub = v1::SiteService::NewStub(rpc::MakeChannel(federation.Identity(site), federation.address(),
+                                                          "coordinator"));
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    v1::RegisterRequest request;
+    request.set_site_name(site);
+    v1::RegisterResponse response;
+    return stub->Register(&context, request, &response);
+  };
+  ASSERT_TRUE(register_site("hospital-b").ok()) << "an empty CRL lets every consortium member in";
+
+  const CommandResult revoke =
+      RunCommand({CliBinary(), "provision", "--revoke", "hospital-b", "--out", federation.root().string()});
+  ASSERT_EQ(revoke.exit_code, 0) << revoke.output;
+  EXPECT_THAT(revoke.output, HasSubstr("Revoked: hospital-b"));
+
+  EXPECT_EQ(register_site("hospital-b").error_code(), grpc::StatusCode::UNAVAILABLE);
+  const absl::Status probe =
+      rpc::ProbeConnection(federation.Identity("hospital-b"), federation.address(), "coordinator");
+  EXPECT_EQ(probe.code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_THAT(std::string(probe.message()), HasSubstr("refused our certificate"));
+  // The agent, with its kit's copy of the CRL (tls.crl_dir), says why it is refused.
+  const std::filesystem::path kit = federation.Kit("hospital-b");
+  const std::filesystem::path yaml = kit / "site-revoked.yaml";
+  std::ofstream(yaml) << "site:\n  name: hospital-b\ncoordinator:\n  address: " << federation.address()
+                      << "\n  name: coordinator\ntls:\n  ca: ca.crt\n  cert: hospital-b.crt\n  key: hospital-b.key\n"
+                      << "  crl_dir: crl\n";
+  const CommandResult check = RunCommand({AgentBinary(), "check", "--config", yaml.string()});
+  EXPECT_EQ(check.exit_code, 1) << check.output;
+  EXPECT_THAT(check.output, HasSubstr("our certificate has been revoked"));
+  EXPECT_TRUE(register_site("hospital-a").ok());
+
+  const CommandResult again =
+      RunCommand({CliBinary(), "provision", "--revoke", "hospital-b", "--out", federation.root().string()});
+  EXPECT_EQ(again.exit_code, 1);
+  EXPECT_THAT(again.output, HasSubstr("already revoked"));
 }
 
 TEST_F(IdentityTest, SiteCertificateCannotCallTheAdminService) {

@@ -39,9 +39,10 @@ TestFederation::TestFederation(std::vector<std::string> sites, const std::string
 std::unique_ptr<Subprocess> TestFederation::StartCoordinator(const std::string& log_name) {
   const std::filesystem::path kit = Kit("coordinator");
   WriteText(kit / "coordinator-test.yaml",
-            "coordinator:\n  name: coordinator\n  listen: 127.0.0.1:0\n  state_dir: state\n"
-            "  heartbeat_interval_seconds: 0.3\n  online_window_seconds: 3\n"
-            "tls:\n  ca: ca.crt\n  cert: coordinator.crt\n  key: coordinator.key\n");
+            absl::StrCat("coordinator:\n  name: coordinator\n  listen: 127.0.0.1:0\n  state_dir: state\n"
+                         "  heartbeat_interval_seconds: 0.3\n  online_window_seconds: 3\n"
+                         "tls:\n  ca: ca.crt\n  cert: coordinator.crt\n  key: coordinator.key\n",
+                         check_revocation_ ? "  crl_dir: crl\n" : ""));
   const std::filesystem::path port_file = kit / "port";
   std::filesystem::remove(port_file);
   std::vector<std::string> argv = {CoordinatorBinary(), "--config", (kit / "coordinator-test.yaml").string(),

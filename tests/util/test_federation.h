@@ -31,6 +31,9 @@ class TestFederation {
   // Starts the coordinator on a free port (fast heartbeats) with state in `state_dir`
   // (default: the coordinator kit's state/). Returns once it is listening.
   std::unique_ptr<Subprocess> StartCoordinator(const std::string& log_name = "coordinator.log");
+  // Makes the next StartCoordinator check client certificates against the coordinator kit's
+  // revocation lists (tls.crl_dir: crl, written by `fedattn provision`).
+  void CheckRevocation(bool on) { check_revocation_ = on; }
   int port() const { return port_; }
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
 
@@ -59,6 +62,7 @@ class TestFederation {
  private:
   TempDir dir_;
   int port_ = 0;
+  bool check_revocation_ = false;
 };
 
 }  // namespace fedattn::testing
