@@ -172,7 +172,11 @@ absl::Status CollectingSink::BeginTensor(const std::string& name, DType dtype, c
   tensor.name = name;
   tensor.dtype = dtype;
   tensor.shape = shape;
-  tensor.data.reserve(total_bytes);
+  // Reserve no more than one chunk's worth up front: total_bytes is only what the sender
+  // declares (up to StreamLimits::max_total_bytes, 8 GiB by default), and a 30-byte first chunk
+  // must not make the receiver allocate that much (found by fuzz/wire_fuzz). The buffer grows as
+  // bytes actually arrive.
+  tensor.data.reserve(std::min<uint64_t>(total_bytes, kMaxChunkBytes));
   tensors_.push_back(std::move(tensor));
   return absl::OkStatus();
 }

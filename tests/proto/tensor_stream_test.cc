@@ -109,6 +109,24 @@ TEST(TensorStreamTest, EnforcesLimits) {
   EXPECT_FALSE(reader.Finish().ok());
 }
 
+TEST(TensorStreamTest, CollectingSinkDoesNotReserveWhatIsOnlyDeclared) {
+  // A first chunk that declares 6 GiB and carries one byte (fuzz/regressions/wire_fuzz/).
+  v1::TensorChunk chunk;
+  chunk.set_name("w");
+  chunk.set_dtype("U8");
+  chunk.add_shape(int64_t{6} << 30);
+  chunk.set_total_bytes(uint64_t{6} << 30);
+  chunk.set_data("x");
+  CollectingSink sink;
+  TensorStreamReader reader(&sink, StreamLimits{});
+  ASSERT_TRUE(reader.Add(chunk).ok());
+  EXPECT_FALSE(reader.Finish().ok());
+  const std::vector<TensorBuffer> partial = sink.Take();
+  ASSERT_EQ(partial.size(), 1u);
+  EXPECT_EQ(partial[0].data.size(), 1u);
+  EXPECT_LE(partial[0].data.capacity(), kMaxChunkBytes);
+}
+
 TEST(TensorStreamTest, ChunkerRefusesBadInput) {
   std::vector<TensorBuffer> twice = {RandomTensor("a", {1}, 1), RandomTensor("a", {1}, 2)};
   EXPECT_THAT(std::string(TensorChunker::Create(twice).status().message()), HasSubstr("appears twice"));
