@@ -85,7 +85,9 @@ absl::StatusOr<SimulationReport> RunSimulation(const SimulationOptions& options,
   };
 
   // Stage 0: advertise keys.
-  for (auto& [site, state] : clients) {
+  for (auto& entry : clients) {  // not a structured binding: clang 14 cannot capture one
+    const SiteId site = entry.first;
+    ClientState& state = entry.second;
     if (drops_at(site, Stage::kAdvertiseKeys)) continue;
     state.ran[0] = true;
     ASSIGN_OR_RETURN(KeyAdvertisement message,
