@@ -1,10 +1,56 @@
 #!/usr/bin/env bash
 # The README's test command: installs dependencies, builds everything, runs every test (unit and
-# integration: real processes on 127.0.0.1 with real TLS). Needs no GPU.
+# integration: real processes on 127.0.0.1 with real TLS; the load test; each fuzz target's seed
+# corpus and past crash inputs, replayed). Needs no GPU.
+#
+#   scripts/test.sh              the above, in build/ (FEDATTN_BUILD_DIR overrides)
+#   scripts/test.sh --sanitize   builds with FEDATTN_SANITIZE (default address,undefined; or
+#                                thread) into build-sanitize-<sanitizers>/ and runs the unit and
+#                                integration tests under tests/sanitizers/ runtime options
+#   scripts/test.sh --fuzz       also builds the libFuzzer targets with clang into build-fuzz/ and
+#                                fuzzes each for FEDATTN_FUZZ_SECONDS (default 5) from its corpus
+# (docs/operations.md, "Testing: sanitizers and fuzzing": why --fuzz is not part of the default.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+sanitize=0
+fuzz=0
+for arg in "$@"; do
+  case "$arg" in
+    --sanitize) sanitize=1 ;;
+    --fuzz) fuzz=1 ;;
+    *) echo "usage: scripts/test.sh [--sanitize] [--fuzz]" >&2; exit 2 ;;
+  esac
+done
 scripts/setup.sh
+
+if [ "$sanitize" = 1 ]; then
+  sanitizers=${FEDATTN_SANITIZE:-address,undefined}
+  BUILD_DIR=${FEDATTN_BUILD_DIR:-build-sanitize-${sanitizers//,/-}}
+  if [ ! -f "$BUILD_DIR/build.ninja" ]; then
+    cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFEDATTN_SANITIZE="$sanitizers" \
+      -DFEDATTN_BUILD_BENCH=OFF
+  fi
+  cmake --build "$BUILD_DIR" --parallel "$(nproc)"
+  # shellcheck source=../tests/sanitizers/env.sh
+  source tests/sanitizers/env.sh
+  cd "$BUILD_DIR"
+  # The load test measures memory; under a sanitizer it measures the sanitizer.
+  ctest --output-on-failure --parallel "$(nproc)" --timeout 1800 --label-exclude load
+  exit 0
+fi
+
 scripts/build.sh
 BUILD_DIR=${FEDATTN_BUILD_DIR:-build}
-cd "$BUILD_DIR"
-ctest --output-on-failure --parallel "$(nproc)" --timeout 600
+(cd "$BUILD_DIR" && ctest --output-on-failure --parallel "$(nproc)" --timeout 600)
+
+if [ "$fuzz" = 1 ]; then
+  FUZZ_DIR=${FEDATTN_FUZZ_BUILD_DIR:-build-fuzz}
+  if [ ! -f "$FUZZ_DIR/build.ninja" ]; then
+    CXX=$(command -v clang++-14 || command -v clang++) cmake -S . -B "$FUZZ_DIR" -G Ninja \
+      -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFEDATTN_FUZZ=ON -DFEDATTN_SANITIZE=address,undefined \
+      -DFEDATTN_BUILD_BENCH=OFF -DFEDATTN_FUZZ_SECONDS="${FEDATTN_FUZZ_SECONDS:-5}"
+  fi
+  cmake --build "$FUZZ_DIR" --parallel "$(nproc)" --target config_fuzz safetensors_fuzz wire_fuzz secagg_fuzz
+  source tests/sanitizers/env.sh
+  (cd "$FUZZ_DIR" && ctest --output-on-failure --label-regex fuzz)
+fi
