@@ -43,6 +43,7 @@ std::unique_ptr<Subprocess> TestFederation::StartCoordinator(const std::string& 
                          "  heartbeat_interval_seconds: 0.3\n  online_window_seconds: 3\n"
                          "tls:\n  ca: ca.crt\n  cert: coordinator.crt\n  key: coordinator.key\n",
                          check_revocation_ ? "  crl_dir: crl\n" : ""));
+  std::ofstream(kit / "coordinator-test.yaml", std::ios::app) << coordinator_extra_yaml_;
   const std::filesystem::path port_file = kit / "port";
   std::filesystem::remove(port_file);
   std::vector<std::string> argv = {CoordinatorBinary(), "--config", (kit / "coordinator-test.yaml").string(),

@@ -31,6 +31,9 @@ class TestFederation {
   // Starts the coordinator on a free port (fast heartbeats) with state in `state_dir`
   // (default: the coordinator kit's state/). Returns once it is listening.
   std::unique_ptr<Subprocess> StartCoordinator(const std::string& log_name = "coordinator.log");
+  // YAML appended to the coordinator's config by the next StartCoordinator (e.g. a dashboard:
+  // section; relative paths are relative to the coordinator kit).
+  void SetCoordinatorExtraYaml(std::string yaml) { coordinator_extra_yaml_ = std::move(yaml); }
   // Makes the next StartCoordinator check client certificates against the coordinator kit's
   // revocation lists (tls.crl_dir: crl, written by `fedattn provision`).
   void CheckRevocation(bool on) { check_revocation_ = on; }
@@ -62,6 +65,7 @@ class TestFederation {
  private:
   TempDir dir_;
   int port_ = 0;
+  std::string coordinator_extra_yaml_;
   bool check_revocation_ = false;
 };
 
