@@ -37,6 +37,61 @@ TEST(ServerTest, FullRoundSumsInputs) {
   EXPECT_TRUE(result->dropouts.empty());
 }
 
+// Messages of a stage that is closed or not open yet, and repeats of accepted ones, are refused
+// without aborting the round, and the sum is the one of the in-order messages
+// (docs/bad-input.md; the coordinator's SecAggStep refuses them before they get here too).
+TEST(ServerTest, OutOfStageAndRepeatedMessagesAreRefusedAndTheSumIsUnchanged) {
+  Federation fed(MakeConfig(kN, 0, 0, 16));
+  const auto& s = fed.config.sites;
+  std::map<SiteId, KeyAdvertisement> adverts;
+  for (SiteId site : s) adverts[site] = fed.client(site).AdvertiseKeys().value();
+  for (SiteId site : s) ASSERT_TRUE(fed.server->HandleAdvertisement(adverts[site]).ok());
+  // Too early: shares, a masked input and an unmask response during the advertisement stage.
+  EXPECT_FALSE(fed.server->HandleShareKeys(ShareKeysMessage{.job_id = fed.config.job_id, .round = fed.config.round,
+                                                            .sender = s[0]})
+                   .ok());
+  EXPECT_FALSE(fed.server->HandleMaskedInput(fed.config.job_id, fed.config.round, s[0],
+                                             std::vector<uint32_t>(16, 0))
+                   .ok());
+  EXPECT_FALSE(fed.server->HandleUnmask(UnmaskResponse{.job_id = fed.config.job_id, .round = fed.config.round,
+                                                       .sender = s[0]})
+                   .ok());
+  auto keys = fed.server->FinishAdvertise();
+  ASSERT_TRUE(keys.ok()) << keys.status();
+  // Too late: an advertisement after its stage closed.
+  EXPECT_FALSE(fed.server->HandleAdvertisement(adverts[s[0]]).ok());
+  std::map<SiteId, ShareKeysMessage> shares;
+  for (const NeighbourKeys& message : *keys) {
+    shares[message.recipient] = fed.client(message.recipient).ShareKeys(message).value();
+    ASSERT_TRUE(fed.server->HandleShareKeys(shares[message.recipient]).ok());
+  }
+  EXPECT_FALSE(fed.server->HandleShareKeys(shares[s[1]]).ok()) << "a repeated ShareKeys";
+  auto routed = fed.server->FinishShareKeys();
+  ASSERT_TRUE(routed.ok()) << routed.status();
+  const std::map<SiteId, MaskedInput> masked = fed.Mask(*routed);
+  EXPECT_FALSE(fed.server->HandleMaskedInput(masked.at(s[2])).ok()) << "a repeated masked input";
+  EXPECT_FALSE(fed.server->HandleShareKeys(shares[s[1]]).ok()) << "ShareKeys after its stage";
+  auto request = fed.server->FinishMaskedInput();
+  ASSERT_TRUE(request.ok()) << request.status();
+  std::optional<UnmaskResponse> first;
+  for (SiteId site : request->survivors) {
+    auto reply = fed.client(site).Unmask(*request);
+    ASSERT_TRUE(reply.ok()) << reply.status();
+    ASSERT_TRUE(fed.server->HandleUnmask(*reply).ok());
+    if (!first.has_value()) first = *reply;
+  }
+  EXPECT_FALSE(fed.server->HandleUnmask(*first).ok()) << "a repeated unmask response";
+  EXPECT_NE(fed.server->stage(), Stage::kAborted);
+  auto result = fed.server->FinishUnmask();
+  ASSERT_TRUE(result.ok()) << result.status();
+  std::vector<uint32_t> expected(16, 0);
+  for (SiteId site : s) {
+    const auto x = fed.Input(site);
+    for (size_t i = 0; i < x.size(); ++i) expected[i] += x[i];
+  }
+  EXPECT_EQ(result->sum, expected);
+}
+
 TEST(ServerTest, AbortsWhenFewerThanTAdvertiseAndRevealsNothing) {
   Federation fed(MakeConfig(kN, 0, 0, 8));
   const auto& s = fed.config.sites;
