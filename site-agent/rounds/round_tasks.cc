@@ -6,7 +6,9 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "fedattn/agent/ledger_sync.h"
 #include "fedattn/agent/local_training.h"
+#include "fedattn/common/failpoint.h"
 #include "fedattn/common/files.h"
 #include "fedattn/common/logging.h"
 #include "fedattn/common/status_macros.h"
@@ -206,6 +208,10 @@ std::filesystem::path RoundTasks::ReleasePath(const v1::RoundRef& round) const {
   return options_->state_dir / "releases" / round.job_id() / absl::StrCat("round-", round.round(), ".safetensors");
 }
 
+absl::Status RoundTasks::Sync() {
+  return SyncLedger(*ledger_, *link_, options_->site_name, identity_->ca_pem);
+}
+
 absl::Status RoundTasks::Refuse(const v1::Task& task, const std::string& reason) {
   spdlog::warn("{}: refused: {}", Where(task), reason);
   v1::ReportTaskRequest report;
@@ -288,6 +294,7 @@ absl::Status RoundTasks::HandleTrain(const v1::Task& task) {
     if (job.client_dp.enabled) {
       mechanism.client_clip_norm = job.client_dp.clip_norm;
       mechanism.client_noise_multiplier = job.client_dp.noise_multiplier;
+      mechanism.client_contributors = task.has_secagg() ? std::max(1, task.secagg().peers_size()) : 1;
     }
     const double delta = job.sample_dp.enabled ? job.sample_dp.delta : policy.delta;
     ASSIGN_OR_RETURN(SpendProjection projection, ledger_->ProjectSpend(mechanism, delta, policy.delta));
@@ -306,6 +313,7 @@ absl::Status RoundTasks::HandleTrain(const v1::Task& task) {
           options_->site_name, projection.epsilon_cumulative_after, policy.delta, policy.epsilon_max);
       entry.reason = reason;
       RETURN_IF_ERROR(ledger_->RecordRefusal(entry).status());
+      if (absl::Status synced = Sync(); !synced.ok()) spdlog::warn("{}: {}", where, synced.message());
       return Refuse(task, reason);
     }
 
@@ -331,17 +339,26 @@ absl::Status RoundTasks::HandleTrain(const v1::Task& task) {
     if (trained.dp.has_value()) entry.mechanism.steps = trained.dp->steps;
     entry.update_sha256 = crypto::ToHex(crypto::Sha256(std::span<const uint8_t>(
         reinterpret_cast<const uint8_t*>(release.update.data()), release.update.size() * sizeof(float))));
-    // The ledger row is durable before the update is: a crash in between leaves a charged round
-    // that was never sent (safe), never an uncharged one that was.
-    ASSIGN_OR_RETURN(LedgerEntry recorded, ledger_->RecordRelease(entry));
-    report.set_epsilon_spent(recorded.epsilon_release);
-    report.set_epsilon_cumulative(recorded.epsilon_cumulative);
+    // The release file first, then the ledger row, then (after the coordinator's receipt) the
+    // upload: a crash before the row leaves an uncharged file that the round's re-run replaces;
+    // a crash after it leaves a charged round whose file is sent again, never an uncharged one
+    // that was sent.
+    ASSIGN_OR_RETURN(SpendProjection spend, ledger_->ProjectSpend(entry.mechanism, delta, policy.delta));
+    report.set_epsilon_spent(spend.epsilon_release);
+    report.set_epsilon_cumulative(spend.epsilon_cumulative_after);
     RETURN_IF_ERROR(SaveRelease(release_path, release));
+    Failpoint("agent.before_ledger_write");
+    ASSIGN_OR_RETURN(LedgerEntry recorded, ledger_->RecordRelease(entry));
+    Failpoint("agent.after_ledger_write");
     spdlog::info("{}: trained on {} examples in {:.1f} s; epsilon this round {:.4g}, site total {:.4g} (delta {:g})",
                  where, trained.num_examples, trained.seconds, recorded.epsilon_release,
                  recorded.epsilon_cumulative, policy.delta);
   }
 
+  // The coordinator logs the entry (and returns its receipt) before it gets the update; an entry
+  // recorded before a crash, not yet sent, goes first.
+  RETURN_IF_ERROR(Sync());
+  Failpoint("agent.after_receipt");
   if (task.has_secagg()) {
     SecAggSession session(task, *identity_, link_, options_->site_name);
     return session.Run(release);

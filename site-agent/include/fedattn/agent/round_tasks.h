@@ -33,6 +33,8 @@ class RoundTasks {
 
  private:
   absl::Status Refuse(const v1::Task& task, const std::string& reason);
+  // Sends unacknowledged ledger entries to the coordinator (ledger_sync.h).
+  absl::Status Sync();
   std::filesystem::path ReleasePath(const v1::RoundRef& round) const;
 
   const AgentOptions* options_;
