@@ -51,6 +51,9 @@
 #include "absl/time/time.h"
 #include "admin_client.h"
 #include "fedattn/agent/coordinator_link.h"
+#include "fedattn/agent/ledger_sync.h"
+#include "fedattn/agent/site_ledger.h"
+#include "fedattn/common/files.h"
 #include "fedattn/coordinator/federation_config.h"
 #include "fedattn/coordinator/provision.h"
 #include "fedattn/crypto/digest.h"
@@ -261,10 +264,19 @@ struct Timing {
 
 class FakeSite {
  public:
-  FakeSite(std::string name, rpc::TlsIdentity identity, const std::string& address, const Shared* shared)
+  FakeSite(std::string name, rpc::TlsIdentity identity, const std::string& address, const Shared* shared,
+           const std::filesystem::path& state_dir)
       : name_(std::move(name)), identity_(std::move(identity)), shared_(shared),
         link_(&identity_, rpc::CoordinatorEndpoint{address, "coordinator"}),
-        stub_(v1::SiteService::NewStub(rpc::MakeChannel(identity_, address, "coordinator"))) {}
+        stub_(v1::SiteService::NewStub(rpc::MakeChannel(identity_, address, "coordinator"))) {
+    // A real, signed ledger: the coordinator takes an update only after its entry is logged.
+    if (absl::Status made = EnsureDirectory(state_dir, 0700); !made.ok()) Die(made.ToString());
+    ledger_ = OrDie(agent::SiteLedger::Open(state_dir / "ledger.db", RealClock::Get(),
+                                            OrDie(agent::SignerFor(name_, identity_.info.fingerprint,
+                                                                   identity_.key_pem.value()),
+                                                  "loading the key of " + name_)),
+                    "opening the ledger of " + name_);
+  }
 
   void Register() {
     v1::RegisterRequest request;
@@ -340,6 +352,15 @@ class FakeSite {
     const std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(shared_->update.data()),
                                          shared_->update.size() * sizeof(float));
     start = Clock::now();
+    // What a site does before its upload: its ledger entry, durable, logged by the coordinator.
+    agent::LedgerEntry entry;
+    entry.job_id = task.round().job_id();
+    entry.round = timing.round;
+    entry.dataset_id = "sha256:round-bench";
+    entry.mechanism = agent::LedgerMechanism::None();
+    entry.delta = 1e-5;
+    if (absl::Status recorded = ledger_->RecordRelease(entry).status(); !recorded.ok()) return recorded;
+    if (absl::Status synced = agent::SyncLedger(*ledger_, link_, name_, identity_.ca_pem); !synced.ok()) return synced;
     auto sent = link_.UploadUpdate(
         task.round(), report,
         {rpc::TensorView{"update", DType::kF32, {static_cast<int64_t>(shared_->update.size())}, bytes,
@@ -357,6 +378,7 @@ class FakeSite {
   const Shared* shared_;
   agent::GrpcCoordinatorLink link_;
   std::unique_ptr<v1::SiteService::Stub> stub_;  // downloads without keeping the model
+  std::unique_ptr<agent::SiteLedger> ledger_;
   std::thread thread_;
   std::atomic<bool> stop_{false};
   std::mutex mu_;
@@ -429,7 +451,8 @@ Result RunConfiguration(int sites, int64_t ffn_dim, int rounds, double loopback_
     rpc::TlsIdentity identity = OrDie(
         rpc::LoadTlsIdentity({site_kit / "ca.crt", site_kit / (site + ".crt"), site_kit / (site + ".key"), {}}),
         "loading " + site);
-    fakes.push_back(std::make_unique<FakeSite>(site, std::move(identity), coordinator.address(), &shared));
+    fakes.push_back(
+        std::make_unique<FakeSite>(site, std::move(identity), coordinator.address(), &shared, site_kit / "state"));
     fakes.back()->Register();
   }
   std::atomic<bool> beating{true};

@@ -25,6 +25,7 @@
 #include "fedattn/config.h"
 #include "fedattn/rpc/grpc_logging.h"
 #include "fedattn/rpc/connection_probe.h"
+#include "audit_command.h"
 #include "data_command.h"
 #include "train_command.h"
 
@@ -69,7 +70,14 @@ int RunAgent(const std::string& config_path, const std::string& coordinator) {
     spdlog::error("{}", dir.message());
     return 2;
   }
-  auto ledger = fedattn::agent::SiteLedger::Open(site->first.state_dir / "ledger.db");
+  auto signer = fedattn::agent::SignerFor(site->second.info.name, site->second.info.fingerprint,
+                                          site->second.key_pem.value());
+  if (!signer.ok()) {
+    spdlog::error("cannot load the site's key to sign its ledger: {}", signer.status().message());
+    return 2;
+  }
+  auto ledger = fedattn::agent::SiteLedger::Open(site->first.state_dir / "ledger.db", fedattn::RealClock::Get(),
+                                                 *std::move(signer));
   if (!ledger.ok()) {
     spdlog::error("cannot open the site ledger: {}", ledger.status().message());
     return 2;
@@ -135,6 +143,7 @@ int main(int argc, char** argv) {
   check->add_option("--config", check_config, "The site kit's site.yaml")->required()->check(CLI::ExistingFile);
   fedattn::agent::AddTrainCommand(app);
   fedattn::agent::AddDataCommand(app);
+  fedattn::agent::AddAuditCommand(app);
   app.require_subcommand(0, 1);
   // Logging is set up before any subcommand's callback runs.
   app.parse_complete_callback([&] {

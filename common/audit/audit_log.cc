@@ -4,11 +4,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
 #include "fedattn/audit/canonical_json.h"
+#include "fedattn/common/failpoint.h"
 #include "fedattn/common/files.h"
 #include "fedattn/common/logging.h"
 #include "fedattn/common/status_macros.h"
@@ -97,9 +99,7 @@ absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Open(const std::filesystem::
                                               record.status().message()));
     }
     if (record->type == "ledger_entry") log->record_times_[record->seq] = record->time_unix_ms;
-    if (record->type == "round_committed") {
-      log->committed_[record->data["job"].get<std::string>()].push_back(record->data["round"].get<int64_t>());
-    }
+    log->TrackRounds(*record);
     start = end + 1;
   }
   if (log->trail_.size() == 0) {
@@ -126,12 +126,25 @@ absl::StatusOr<AuditRecord> AuditLog::AppendLocked(absl::string_view type, json 
   return record;
 }
 
+void AuditLog::TrackRounds(const AuditRecord& record) {
+  if (record.type != "round_committed" && record.type != "round_abandoned") return;
+  const auto job = record.data.find("job");
+  const auto round = record.data.find("round");
+  if (job == record.data.end() || !job->is_string() || round == record.data.end() || !round->is_number_integer()) {
+    return;
+  }
+  std::vector<int64_t>& rounds = committed_[job->get<std::string>()];
+  if (record.type == "round_committed") {
+    rounds.push_back(round->get<int64_t>());
+  } else {
+    rounds.erase(std::remove(rounds.begin(), rounds.end(), round->get<int64_t>()), rounds.end());
+  }
+}
+
 absl::StatusOr<int64_t> AuditLog::Append(absl::string_view type, json data) {
   absl::MutexLock lock(&mu_);
   ASSIGN_OR_RETURN(AuditRecord record, AppendLocked(type, std::move(data)));
-  if (record.type == "round_committed") {
-    committed_[record.data["job"].get<std::string>()].push_back(record.data["round"].get<int64_t>());
-  }
+  TrackRounds(record);
   return record.seq;
 }
 
@@ -182,11 +195,13 @@ absl::StatusOr<Receipt> AuditLog::RecordLedgerEntry(absl::string_view site, absl
                         .status());
   }
   // Checked in full (signature, sequence, both epsilons) by the trail before it is written.
+  Failpoint("coordinator.before_ledger_append");
   ASSIGN_OR_RETURN(AuditRecord record,
                    AppendLocked("ledger_entry", json{{"site", std::string(site)},
                                                      {"entry", std::move(entry_json)},
                                                      {"signature", std::string(signature_hex)}}));
   record_times_[record.seq] = record.time_unix_ms;
+  Failpoint("coordinator.after_ledger_append");
   const LoggedEntry* logged = trail_.FindEntry(site, entry.id);
   if (logged == nullptr) return absl::InternalError("a logged ledger entry is not in the trail");
   return ReceiptFor(*logged, record.time_unix_ms);

@@ -121,4 +121,16 @@ absl::Status AdminClient::ExportModel(const std::string& job_id, uint64_t round,
   return absl::OkStatus();
 }
 
+absl::StatusOr<std::string> AdminClient::ExportAudit() {
+  grpc::ClientContext context;
+  SetDeadline(&context, std::chrono::minutes(10));
+  std::unique_ptr<grpc::ClientReader<v1::AuditChunk>> reader = stub_->ExportAudit(&context, v1::ExportAuditRequest());
+  std::string text;
+  v1::AuditChunk chunk;
+  while (reader->Read(&chunk)) text += chunk.data();
+  const grpc::Status status = reader->Finish();
+  if (!status.ok()) return Explain(status);
+  return text;
+}
+
 }  // namespace fedattn::cli

@@ -55,6 +55,10 @@ class AdminClient : public JobAdmin {
   // Deadline one hour (a model may be large); a consumer error cancels the call.
   absl::Status ExportModel(const std::string& job_id, uint64_t round,
                            const std::function<absl::Status(const v1::TensorChunk&)>& consume) override;
+  // The coordinator's audit log (docs/formats/audit-log.md); the export is itself logged.
+  [[nodiscard]] absl::StatusOr<std::string> ExportAudit();
+  // The federation's CA certificate, from the kit (what audit records are checked against).
+  const std::string& ca_pem() const { return identity_.ca_pem; }
 
  private:
   AdminClient(AdminOptions options, rpc::TlsIdentity identity);

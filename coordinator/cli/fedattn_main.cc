@@ -1,7 +1,8 @@
-// fedattn: the operator CLI (provisioning, status, jobs and models, privacy; later audits).
+// fedattn: the operator CLI (provisioning, status, jobs and models, privacy, audits).
 #include <iostream>
 
 #include "CLI/CLI.hpp"
+#include "audit_command.h"
 #include "commands.h"
 #include "job_command.h"
 #include "privacy_command.h"
@@ -20,6 +21,7 @@ int main(int argc, char** argv) {
   fedattn::cli::AddStatusCommand(app);
   fedattn::cli::AddJobCommands(app);
   fedattn::cli::AddPrivacyCommand(app);
+  fedattn::cli::AddAuditCommands(app);
   app.parse_complete_callback([&] {
     const absl::Status status = fedattn::InitLogging("fedattn", log_level);
     if (!status.ok()) throw CLI::ValidationError("--log-level", std::string(status.message()));

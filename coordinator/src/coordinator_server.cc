@@ -28,8 +28,15 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(Coor
   server->options_ = std::move(options);
   ASSIGN_OR_RETURN(server->registry_, SiteRegistry::Open(server->options_.state_dir));
   ASSIGN_OR_RETURN(server->store_, JobStore::Open(server->options_.state_dir));
-  server->jobs_ = std::make_unique<JobManager>(
-      JobContext{&server->options_, server->registry_.get(), server->store_.get(), &server->tasks_, clock});
+  ASSIGN_OR_RETURN(crypto::PKeyPtr signing_key, crypto::PrivateKeyFromPem(identity.key_pem.value()));
+  ASSIGN_OR_RETURN(server->audit_,
+                   audit::AuditLog::Open(server->options_.state_dir / "audit" / "audit.jsonl",
+                                         audit::AuditLog::Identity{server->options_.name, identity.cert_pem,
+                                                                   std::move(signing_key), identity.ca_pem},
+                                         clock));
+  server->jobs_ = std::make_unique<JobManager>(JobContext{&server->options_, server->registry_.get(),
+                                                          server->store_.get(), &server->tasks_, clock,
+                                                          server->audit_.get()});
   server->site_service_ = std::make_unique<SiteServiceImpl>(&server->options_, server->registry_.get(),
                                                             &server->tasks_, server->jobs_.get(), clock,
                                                             &server->transfer_counters_);

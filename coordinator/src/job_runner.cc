@@ -9,7 +9,9 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "fedattn/common/failpoint.h"
 #include "fedattn/common/files.h"
 #include "fedattn/common/logging.h"
 #include "fedattn/common/status_macros.h"
@@ -109,13 +111,16 @@ void JobRunner::Main() {
   if (cancelled) {
     spdlog::info("job '{}' cancelled", job_.id);
     (void)context_.store->SetJobState(job_.id, "cancelled", "cancelled by an operator", now);
+    LogEvent("job_finished", {{"job", job_.id}, {"state", "cancelled"}, {"error", ""}});
   } else if (stopping) {
     spdlog::info("job '{}' paused: the coordinator is stopping (it resumes on restart)", job_.id);
   } else if (!status.ok()) {
     spdlog::error("job '{}' failed: {}", job_.id, status.message());
     (void)context_.store->SetJobState(job_.id, "failed", std::string(status.message()), now);
+    LogEvent("job_finished", {{"job", job_.id}, {"state", "failed"}, {"error", std::string(status.message())}});
   } else {
     spdlog::info("job '{}' completed: {} round(s)", job_.id, spec_.rounds);
+    LogEvent("job_finished", {{"job", job_.id}, {"state", "completed"}, {"error", ""}});
   }
   finished_ = true;
 }
@@ -132,6 +137,20 @@ absl::Status JobRunner::RunJob() {
   RETURN_IF_ERROR(context_.store->SetJobState(job_.id, "running", "", context_.clock->Now()));
   RETURN_IF_ERROR(EnsureDirectory(JobDir(), 0700));
   ASSIGN_OR_RETURN(JobRecord current, context_.store->GetJob(job_.id));
+  if (context_.audit != nullptr) {
+    // A round logged as committed whose commit never reached the job store (the coordinator
+    // stopped in between) runs again: the log says so before it does.
+    for (int64_t round : context_.audit->CommittedRounds(job_.id)) {
+      if (round <= current.committed_rounds) continue;
+      RETURN_IF_ERROR(context_.audit
+                          ->Append("round_abandoned",
+                                   {{"job", job_.id},
+                                    {"round", round},
+                                    {"reason", "the coordinator stopped before the round's commit was durable; "
+                                               "the round runs again"}})
+                          .status());
+    }
+  }
   if (current.committed_rounds > 0) {
     RETURN_IF_ERROR(LoadCommitted(current.committed_rounds));
     spdlog::info("job '{}' resumes after round {} of {}", job_.id, current.committed_rounds, spec_.rounds);
@@ -188,18 +207,30 @@ absl::StatusOr<std::vector<std::string>> JobRunner::SelectSites(int64_t round) {
   const size_t needed = static_cast<size_t>(spec_.sites.min_sites);
   const absl::Time give_up = absl::Now() + absl::Seconds(spec_.train_deadline_s);
   std::vector<std::string> online;
+  std::map<std::string, std::string> unaffordable;  // site -> why its budget cannot afford the round
   while (true) {
     online.clear();
+    unaffordable.clear();
     ASSIGN_OR_RETURN(std::vector<SiteRecord> sites, context_.registry->List());
     const absl::Time now = context_.clock->Now();
     for (const SiteRecord& site : sites) {
-      if (now - site.last_seen <= absl::Milliseconds(context_.options->online_window_ms)) online.push_back(site.name);
+      if (now - site.last_seen > absl::Milliseconds(context_.options->online_window_ms)) continue;
+      ASSIGN_OR_RETURN(std::optional<std::string> why, BudgetRefusal(site.name, round));
+      if (why.has_value()) {
+        unaffordable[site.name] = *why;
+      } else {
+        online.push_back(site.name);
+      }
     }
     if (online.size() >= needed) break;
     absl::MutexLock lock(&mu_);
     if (absl::Now() >= give_up) {
-      return absl::UnavailableError(absl::StrCat("only ", online.size(), " site(s) online, the job needs ",
-                                                 needed, " (sites.min_sites)"));
+      return absl::UnavailableError(absl::StrCat(
+          "only ", online.size(), " site(s) online", unaffordable.empty() ? "" : " that can afford the round",
+          ", the job needs ", needed, " (sites.min_sites)",
+          unaffordable.empty() ? "" : absl::StrCat("; ", unaffordable.size(),
+                                                   " more cannot under their privacy caps: ",
+                                                   unaffordable.begin()->second)));
     }
     WaitUntil(absl::Now() + absl::Seconds(1), [] { return false; });
     if (cancelled_ || stopping_) return absl::CancelledError("stopped");
@@ -211,7 +242,54 @@ absl::StatusOr<std::vector<std::string>> JobRunner::SelectSites(int64_t round) {
   const size_t wanted = std::max(needed, static_cast<size_t>(std::ceil(spec_.sites.fraction * online.size())));
   online.resize(std::min(online.size(), wanted));
   std::sort(online.begin(), online.end());
+  for (const auto& [site, why] : unaffordable) {
+    spdlog::warn("job '{}' round {}: site '{}' not selected: {}", job_.id, round, site, why);
+    RETURN_IF_ERROR(context_.store->PutRoundSite(job_.id, round, RoundSiteRecord{site, "refused", why, 0, 0, 0}));
+  }
   return online;
+}
+
+absl::StatusOr<std::optional<std::string>> JobRunner::BudgetRefusal(const std::string& site, int64_t round) {
+  if (context_.audit == nullptr || round == 0) return std::nullopt;  // the init task releases nothing
+  ASSIGN_OR_RETURN(std::optional<audit::AuditTrail::Budget> budget, context_.audit->BudgetOf(site, job_.id));
+  if (!budget.has_value() || std::isinf(budget->cap)) return std::nullopt;
+  const double projected = budget->after_next_round.value_or(budget->spent);
+  if (projected <= budget->cap && budget->spent < budget->cap) return std::nullopt;
+  const std::string why = absl::StrFormat(
+      "coordinator: the site's logged privacy budget cannot afford round %d (epsilon %.4g spent of its cap %.4g at "
+      "delta %g; this job's round would bring it to %.4g)",
+      round, budget->spent, budget->cap, budget->cap_delta, projected);
+  RETURN_IF_ERROR(context_.audit
+                      ->Append("site_skipped", {{"job", job_.id},
+                                                {"round", round},
+                                                {"site", site},
+                                                {"reason", why},
+                                                {"spent", budget->spent},
+                                                {"projected", projected},
+                                                {"cap", budget->cap}})
+                      .status());
+  return why;
+}
+
+void JobRunner::LogEvent(absl::string_view type, nlohmann::json data) {
+  if (context_.audit == nullptr) return;
+  const absl::Status status = context_.audit->Append(type, std::move(data)).status();
+  if (!status.ok()) spdlog::error("job '{}': cannot write '{}' to the audit log: {}", job_.id, type, status.message());
+}
+
+absl::Status JobRunner::LogRoundCommitted(int64_t round, const std::string& model_sha256) {
+  if (context_.audit == nullptr) return absl::OkStatus();
+  nlohmann::json sites = nlohmann::json::array();
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [name, slot] : slots_) sites.push_back({{"site", name}, {"status", slot.status}});
+  }
+  // Durable, and covered by a signed checkpoint, before the round's commit releases the model.
+  RETURN_IF_ERROR(context_.audit
+                      ->Append("round_committed",
+                               {{"job", job_.id}, {"round", round}, {"model_sha256", model_sha256}, {"sites", sites}})
+                      .status());
+  return context_.audit->Checkpoint();
 }
 
 v1::Task JobRunner::MakeTask(const std::string& kind, int64_t round, const SiteSlot& slot, absl::Time deadline,
@@ -293,6 +371,7 @@ absl::Status JobRunner::EnsureInitialModel() {
       continue;
     }
     RETURN_IF_ERROR(model->Save(path));
+    RETURN_IF_ERROR(LogRoundCommitted(0, crypto::ToHex(model->digest())));
     RETURN_IF_ERROR(context_.store->CommitRound(job_.id, 0, {}, {}, crypto::ToHex(model->digest()),
                                                 context_.clock->Now()));
     spdlog::info("job '{}': initial model ({} tensors, {} trainable values) from site '{}'", job_.id,
@@ -457,6 +536,8 @@ absl::Status JobRunner::Commit(int64_t round, const strategy::RoundSummary& summ
     train_metrics = WeightedMetrics(reports, false);
     validation_metrics = WeightedMetrics(reports, true);
   }
+  RETURN_IF_ERROR(LogRoundCommitted(round, digest_hex));
+  Failpoint("coordinator.between_audit_and_commit");
   RETURN_IF_ERROR(context_.store->CommitRound(job_.id, round, train_metrics, validation_metrics, digest_hex,
                                               context_.clock->Now()));
   std::vector<std::string> shown;
@@ -614,6 +695,11 @@ absl::StatusOr<std::vector<rpc::TensorView>> JobRunner::ModelForDownload(const v
 absl::StatusOr<std::unique_ptr<UploadSpool>> JobRunner::BeginUpload(const v1::RoundRef& ref, const std::string& site) {
   absl::MutexLock lock(&mu_);
   RETURN_IF_ERROR(CheckRoundLocked(ref, site));
+  if (context_.audit != nullptr && !context_.audit->HasRelease(site, job_.id, static_cast<int64_t>(ref.round()))) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "job '", job_.id, "' round ", ref.round(), ": site '", site,
+        "' sent an update before its ledger entry for the round was logged (RecordLedgerEntry comes first)"));
+  }
   SiteSlot& slot = slots_[site];
   const std::filesystem::path path = JobDir() / absl::StrCat("upload-", ref.round(), "-", site, ".part");
   int64_t length;
@@ -719,6 +805,8 @@ absl::Status JobRunner::ReportTask(const v1::ReportTaskRequest& request, const s
   slot.dropped = true;
   spdlog::warn("job '{}' round {}: site '{}' {}: {}", job_.id, round_, site, slot.status, slot.reason);
   if (round_ > 0) RecordSite(round_, slot);
+  LogEvent(slot.status == "refused" ? "site_refused" : "site_failed",
+           {{"job", job_.id}, {"round", round_}, {"site", site}, {"reason", slot.reason}});
   cv_.SignalAll();
   return absl::OkStatus();
 }

@@ -265,4 +265,29 @@ grpc::Status SiteServiceImpl::SecAggStep(grpc::ServerContext* context, const v1:
   return grpc::Status::OK;
 }
 
+grpc::Status SiteServiceImpl::RecordLedgerEntry(grpc::ServerContext* context,
+                                                const v1::RecordLedgerEntryRequest* request,
+                                                v1::RecordLedgerEntryResponse* response) {
+  auto peer = AuthorizeSite(*context, request->site_name());
+  if (!peer.ok()) return Refuse("RecordLedgerEntry", peer.status());
+  audit::AuditLog* log = jobs_->audit();
+  if (log == nullptr) {
+    return Refuse("RecordLedgerEntry", absl::UnavailableError("this coordinator keeps no audit log"));
+  }
+  auto pem = rpc::PeerCertificatePem(*context);
+  if (!pem.ok()) return Refuse("RecordLedgerEntry", pem.status());
+  // The entry must be signed by the key of the certificate the site connected with.
+  auto receipt = log->RecordLedgerEntry(peer->name, *pem, request->entry_json(), request->signature());
+  if (!receipt.ok()) {
+    return Refuse("RecordLedgerEntry", absl::Status(receipt.status().code(),
+                                                    absl::StrCat("ledger entry of site '", peer->name,
+                                                                 "': ", receipt.status().message())));
+  }
+  response->set_receipt_json(receipt->json);
+  response->set_receipt_signature(receipt->signature);
+  response->set_log_seq(static_cast<uint64_t>(receipt->log_seq));
+  response->set_coordinator_certificate_pem(log->certificate_pem());
+  return grpc::Status::OK;
+}
+
 }  // namespace fedattn::coordinator

@@ -83,7 +83,10 @@ absl::StatusOr<std::unique_ptr<Site>> StartSite(const std::string& name, const s
   RETURN_IF_ERROR(site->options.Validate());
   ASSIGN_OR_RETURN(site->identity, rpc::LoadTlsIdentity(site->options.tls));
   RETURN_IF_ERROR(EnsureDirectory(site->options.state_dir, 0700));
-  ASSIGN_OR_RETURN(site->ledger, agent::SiteLedger::Open(site->options.state_dir / "ledger.db"));
+  ASSIGN_OR_RETURN(agent::LedgerSigner signer, agent::SignerFor(site->identity.info.name, site->identity.info.fingerprint,
+                                                                site->identity.key_pem.value()));
+  ASSIGN_OR_RETURN(site->ledger, agent::SiteLedger::Open(site->options.state_dir / "ledger.db", RealClock::Get(),
+                                                         std::move(signer)));
   site->link = std::make_unique<agent::GrpcCoordinatorLink>(&site->identity, site->options.coordinator);
   site->rounds =
       std::make_unique<agent::RoundTasks>(&site->options, &site->identity, site->link.get(), site->ledger.get());

@@ -50,6 +50,9 @@ absl::Status CoordinatorLink::ReportTask(const v1::ReportTaskRequest&) { return 
 absl::StatusOr<v1::SecAggStepResponse> CoordinatorLink::SecAggStep(const v1::SecAggStepRequest&) {
   return Unimplemented("SecAggStep");
 }
+absl::StatusOr<v1::RecordLedgerEntryResponse> CoordinatorLink::RecordLedgerEntry(const v1::RecordLedgerEntryRequest&) {
+  return Unimplemented("RecordLedgerEntry");
+}
 
 GrpcCoordinatorLink::GrpcCoordinatorLink(const rpc::TlsIdentity* identity, rpc::CoordinatorEndpoint endpoint)
     : identity_(identity), endpoint_(std::move(endpoint)) {
@@ -142,6 +145,14 @@ absl::StatusOr<v1::SecAggStepResponse> GrpcCoordinatorLink::SecAggStep(const v1:
                                         [&](grpc::ClientContext* c, v1::SecAggStepResponse* r) {
                                           return stub_->SecAggStep(c, request, r);
                                         });
+}
+
+absl::StatusOr<v1::RecordLedgerEntryResponse> GrpcCoordinatorLink::RecordLedgerEntry(
+    const v1::RecordLedgerEntryRequest& request) {
+  return Invoke<v1::RecordLedgerEntryResponse>(kCallTimeout,
+                                               [&](grpc::ClientContext* c, v1::RecordLedgerEntryResponse* r) {
+                                                 return stub_->RecordLedgerEntry(c, request, r);
+                                               });
 }
 
 absl::Status GrpcCoordinatorLink::Explain(const absl::Status& failure) {

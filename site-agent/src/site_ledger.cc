@@ -10,6 +10,7 @@
 #include "fedattn/common/status_macros.h"
 #include "fedattn/dp/accountant.h"
 #include "fedattn/dp/rdp.h"
+#include "fedattn/audit/canonical_json.h"
 #include "fedattn/storage/database.h"
 
 namespace fedattn::agent {
@@ -48,42 +49,32 @@ CREATE TABLE ledger (
 );
 CREATE UNIQUE INDEX ledger_release_once ON ledger (job_id, round) WHERE decision = 'released';
 )sql"},
+    {2, "signed entries and receipts",
+     R"sql(
+ALTER TABLE ledger ADD COLUMN site_name TEXT NOT NULL DEFAULT '';
+ALTER TABLE ledger ADD COLUMN site_certificate_sha256 TEXT NOT NULL DEFAULT '';
+ALTER TABLE ledger ADD COLUMN privacy_unit TEXT NOT NULL DEFAULT 'record';
+ALTER TABLE ledger ADD COLUMN client_contributors INTEGER;
+ALTER TABLE ledger ADD COLUMN entry_json TEXT NOT NULL DEFAULT '';
+ALTER TABLE ledger ADD COLUMN signature TEXT NOT NULL DEFAULT '';
+ALTER TABLE ledger ADD COLUMN receipt_json TEXT;
+ALTER TABLE ledger ADD COLUMN receipt_signature TEXT;
+ALTER TABLE ledger ADD COLUMN receipt_log_seq INTEGER;
+ALTER TABLE ledger ADD COLUMN coordinator_certificate_pem TEXT;
+)sql"},
 };
 
 constexpr char kColumns[] =
     "id, job_id, round, dataset_id, mechanism, sampling_rate, noise_multiplier, steps, max_grad_norm, "
     "client_clip_norm, client_noise_multiplier, delta, accountant, accountant_version, order_grid, "
     "epsilon_release, epsilon_cumulative, epsilon_cap, cap_delta, decision, reason, update_sha256, "
-    "model_sha256, created_unix_ms";
+    "model_sha256, created_unix_ms, site_name, site_certificate_sha256, privacy_unit, client_contributors";
+// Columns 28.. of a signed-entry query.
+constexpr char kSignedColumns[] =
+    ", entry_json, signature, receipt_json, receipt_signature, receipt_log_seq, coordinator_certificate_pem";
 
-absl::Status CheckDelta(double delta, absl::string_view what) {
-  if (!(delta > 0 && delta < 1)) {
-    return absl::InvalidArgumentError(absl::StrCat(what, " must be in (0, 1), got ", delta));
-  }
-  return absl::OkStatus();
-}
-
-absl::Status ValidateMechanism(const LedgerMechanism& m) {
-  if (m.name == "none") return absl::OkStatus();
-  if (m.name != "poisson_gaussian") {
-    return absl::InvalidArgumentError(
-        absl::StrCat("ledger: mechanism must be poisson_gaussian or none, got '", m.name, "'"));
-  }
-  if (!(m.sampling_rate > 0 && m.sampling_rate <= 1)) {
-    return absl::InvalidArgumentError(absl::StrCat("ledger: sampling rate q must be in (0, 1], got ", m.sampling_rate));
-  }
-  if (!(m.noise_multiplier > 0 && std::isfinite(m.noise_multiplier))) {
-    return absl::InvalidArgumentError(absl::StrCat("ledger: noise multiplier must be > 0, got ", m.noise_multiplier));
-  }
-  if (m.steps < 1) return absl::InvalidArgumentError(absl::StrCat("ledger: steps must be >= 1, got ", m.steps));
-  if (!(m.max_grad_norm > 0 && std::isfinite(m.max_grad_norm))) {
-    return absl::InvalidArgumentError(absl::StrCat("ledger: max_grad_norm C must be > 0, got ", m.max_grad_norm));
-  }
-  if (m.client_clip_norm < 0 || m.client_noise_multiplier < 0) {
-    return absl::InvalidArgumentError("ledger: client-level S and z must be >= 0");
-  }
-  return absl::OkStatus();
-}
+using audit::CheckDelta;
+using audit::ValidateMechanism;
 
 // A real or NULL for +inf / "not used" (0 for the optional client-level fields).
 void BindEpsilon(storage::Statement& stmt, int index, double value) {
@@ -133,6 +124,10 @@ LedgerEntry ReadRow(const storage::Statement& s) {
   e.update_sha256 = s.ColumnText(21);
   e.model_sha256 = s.ColumnText(22);
   e.created_unix_ms = s.ColumnInt(23);
+  e.site_name = s.ColumnText(24);
+  e.site_certificate_sha256 = s.ColumnText(25);
+  e.privacy_unit = s.ColumnText(26);
+  e.mechanism.client_contributors = s.ColumnIsNull(27) ? 0 : s.ColumnInt(27);
   return e;
 }
 
@@ -155,78 +150,14 @@ std::string FormatEpsilon(double epsilon) {
 
 }  // namespace
 
-// RdpAccountant::Compose's arithmetic (total[i] += per_step[i] * steps, in history order), so
-// the result is bit for bit the accountant's on the same rows; what it saves is recomputing the
-// per-step RDP (156 orders, ~10 ms) for every row: rounds of a job share (q, sigma).
-class SiteLedger::History {
- public:
-  History() : orders_(dp::DefaultRdpOrders()), rdp_(orders_.size(), 0.0) {}
-
-  // REQUIRES: ValidateMechanism(m) is OK.
-  absl::Status Add(const LedgerMechanism& m) {
-    if (m.unbounded()) {
-      unbounded_ = true;
-      return absl::OkStatus();
-    }
-    ASSIGN_OR_RETURN(const std::vector<double>* per_step, PerStep(m));
-    for (size_t i = 0; i < rdp_.size(); ++i) rdp_[i] += (*per_step)[i] * static_cast<double>(m.steps);
-    return absl::OkStatus();
-  }
-
-  // Epsilon at `delta` of `m` alone (the per-step cache of this history is reused).
-  absl::StatusOr<double> Alone(double delta, const LedgerMechanism& m) const {
-    RETURN_IF_ERROR(CheckDelta(delta, "delta"));
-    if (m.unbounded()) return kUnbounded;
-    ASSIGN_OR_RETURN(const std::vector<double>* per_step, PerStep(m));
-    std::vector<double> total(orders_.size(), 0.0);
-    for (size_t i = 0; i < total.size(); ++i) total[i] += (*per_step)[i] * static_cast<double>(m.steps);
-    ASSIGN_OR_RETURN(dp::PrivacyGuarantee guarantee, dp::EpsilonFromRdp(orders_, total, delta));
-    return guarantee.epsilon;
-  }
-
-  // Epsilon at `delta` of the history, with `extra` composed on top when not null.
-  absl::StatusOr<double> Epsilon(double delta, const LedgerMechanism* extra) const {
-    RETURN_IF_ERROR(CheckDelta(delta, "delta"));
-    if (unbounded_ || (extra != nullptr && extra->unbounded())) return kUnbounded;
-    // Nothing released: nothing spent (the conversion would give its floor, log(1/delta)/(a-1)
-    // at the largest order, which is not a spend).
-    const bool nothing = std::all_of(rdp_.begin(), rdp_.end(), [](double value) { return value == 0; });
-    if (nothing && extra == nullptr) return 0.0;
-    std::vector<double> total = rdp_;
-    if (extra != nullptr) {
-      ASSIGN_OR_RETURN(const std::vector<double>* per_step, PerStep(*extra));
-      for (size_t i = 0; i < total.size(); ++i) total[i] += (*per_step)[i] * static_cast<double>(extra->steps);
-    }
-    ASSIGN_OR_RETURN(dp::PrivacyGuarantee guarantee, dp::EpsilonFromRdp(orders_, total, delta));
-    return guarantee.epsilon;
-  }
-
- private:
-  absl::StatusOr<const std::vector<double>*> PerStep(const LedgerMechanism& m) const {
-    const std::pair<double, double> key(m.sampling_rate, m.noise_multiplier);
-    auto it = per_step_.find(key);
-    if (it == per_step_.end()) {
-      std::vector<double> values(orders_.size());
-      for (size_t i = 0; i < orders_.size(); ++i) {
-        ASSIGN_OR_RETURN(values[i], dp::SubsampledGaussianRdp(m.sampling_rate, m.noise_multiplier, orders_[i]));
-      }
-      it = per_step_.emplace(key, std::move(values)).first;
-    }
-    return &it->second;
-  }
-
-  std::vector<double> orders_;
-  std::vector<double> rdp_;
-  bool unbounded_ = false;  // some release had no sample-level DP
-  mutable std::map<std::pair<double, double>, std::vector<double>> per_step_;
-};
-
-SiteLedger::SiteLedger(std::unique_ptr<storage::Database> db, const Clock* clock, std::unique_ptr<History> history)
-    : db_(std::move(db)), clock_(clock), history_(std::move(history)) {}
+SiteLedger::SiteLedger(std::unique_ptr<storage::Database> db, const Clock* clock, std::unique_ptr<History> history,
+                       std::optional<LedgerSigner> signer)
+    : db_(std::move(db)), clock_(clock), history_(std::move(history)), signer_(std::move(signer)) {}
 
 SiteLedger::~SiteLedger() = default;
 
-absl::StatusOr<std::unique_ptr<SiteLedger>> SiteLedger::Open(const std::filesystem::path& path, const Clock* clock) {
+absl::StatusOr<std::unique_ptr<SiteLedger>> SiteLedger::Open(const std::filesystem::path& path, const Clock* clock,
+                                                             std::optional<LedgerSigner> signer) {
   ASSIGN_OR_RETURN(std::unique_ptr<storage::Database> db,
                    storage::Database::Open(path, storage::Database::Options{.wal = true, .synchronous_full = true}));
   RETURN_IF_ERROR(db->Migrate(kMigrations));
@@ -241,7 +172,12 @@ absl::StatusOr<std::unique_ptr<SiteLedger>> SiteLedger::Open(const std::filesyst
                                               " cannot be accounted: ", status.message()));
     }
   }
-  return std::unique_ptr<SiteLedger>(new SiteLedger(std::move(db), clock, std::move(history)));
+  std::unique_ptr<SiteLedger> ledger(new SiteLedger(std::move(db), clock, std::move(history), std::move(signer)));
+  if (ledger->signer_.has_value()) {
+    absl::MutexLock lock(&ledger->mu_);
+    RETURN_IF_ERROR(ledger->SignUnsignedRows());
+  }
+  return ledger;
 }
 
 absl::StatusOr<SpendProjection> SiteLedger::ProjectSpend(const LedgerMechanism& mechanism, double release_delta,
@@ -283,6 +219,10 @@ absl::StatusOr<LedgerEntry> SiteLedger::Record(LedgerEntry entry) {
   entry.accountant = kLedgerAccountant;
   entry.accountant_version = kLedgerAccountantVersion;
   entry.order_grid = kLedgerOrderGrid;
+  if (signer_.has_value()) {
+    entry.site_name = signer_->site_name;
+    entry.site_certificate_sha256 = signer_->certificate_sha256;
+  }
   entry.created_unix_ms = absl::ToUnixMillis(clock_->Now());
 
   const bool dp = !entry.mechanism.unbounded();
@@ -302,7 +242,8 @@ absl::StatusOr<LedgerEntry> SiteLedger::Record(LedgerEntry entry) {
     ASSIGN_OR_RETURN(storage::Statement insert,
                      db_->Prepare(absl::StrCat("INSERT INTO ledger (", absl::string_view(kColumns).substr(4),
                                                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, "
-                                               "?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)")));
+                                               "?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, "
+                                               "?27)")));
     insert.Bind(1, absl::string_view(entry.job_id)).Bind(2, entry.round).Bind(3, absl::string_view(entry.dataset_id));
     insert.Bind(4, absl::string_view(entry.mechanism.name));
     BindOptional(insert, 5, entry.mechanism.sampling_rate, dp);
@@ -326,15 +267,94 @@ absl::StatusOr<LedgerEntry> SiteLedger::Record(LedgerEntry entry) {
     insert.Bind(20, absl::string_view(entry.reason));
     insert.Bind(21, absl::string_view(entry.update_sha256)).Bind(22, absl::string_view(entry.model_sha256));
     insert.Bind(23, entry.created_unix_ms);
+    insert.Bind(24, absl::string_view(entry.site_name)).Bind(25, absl::string_view(entry.site_certificate_sha256));
+    insert.Bind(26, absl::string_view(entry.privacy_unit));
+    if (client) {
+      insert.Bind(27, entry.mechanism.client_contributors);
+    } else {
+      insert.BindNull(27);
+    }
     RETURN_IF_ERROR(insert.Run());
     ASSIGN_OR_RETURN(storage::Statement last, db_->Prepare("SELECT last_insert_rowid()"));
     ASSIGN_OR_RETURN(bool row, last.Step());
-    if (row) entry.id = last.ColumnInt(0);
-    return absl::OkStatus();
+    if (!row) return absl::InternalError("ledger: no row id after an insert");
+    entry.id = last.ColumnInt(0);
+    // The signed bytes carry the row id (the site's sequence number), so they are written in
+    // the same transaction as the row.
+    return SignRow(entry);
   }));
   // Only a committed release joins the history.
   if (release) RETURN_IF_ERROR(history_->Add(entry.mechanism));
   return entry;
+}
+
+absl::StatusOr<LedgerSigner> SignerFor(const std::string& site_name, const std::string& certificate_fingerprint,
+                                       const std::string& key_pem) {
+  ASSIGN_OR_RETURN(crypto::PKeyPtr key, crypto::PrivateKeyFromPem(key_pem));
+  return LedgerSigner{site_name, certificate_fingerprint, std::move(key)};
+}
+
+absl::Status SiteLedger::SignRow(const LedgerEntry& entry) {
+  ASSIGN_OR_RETURN(std::string canonical, audit::CanonicalLedgerEntry(entry));
+  std::string signature;
+  if (signer_.has_value()) {
+    ASSIGN_OR_RETURN(signature, audit::SignCanonical(signer_->key.get(), audit::kLedgerEntryDomain, canonical));
+  }
+  ASSIGN_OR_RETURN(storage::Statement update,
+                   db_->Prepare("UPDATE ledger SET entry_json = ?1, signature = ?2 WHERE id = ?3"));
+  update.Bind(1, absl::string_view(canonical)).Bind(2, absl::string_view(signature)).Bind(3, entry.id);
+  return update.Run();
+}
+
+absl::Status SiteLedger::SignUnsignedRows() {
+  ASSIGN_OR_RETURN(std::vector<LedgerEntry> rows,
+                   Query(*db_, "WHERE signature = '' ORDER BY id", [](storage::Statement&) {}));
+  if (rows.empty()) return absl::OkStatus();
+  return db_->InTransaction([&]() -> absl::Status {
+    for (LedgerEntry& row : rows) {
+      // Rows written before entries were signed: they are this site's, under its current identity.
+      row.site_name = signer_->site_name;
+      row.site_certificate_sha256 = signer_->certificate_sha256;
+      ASSIGN_OR_RETURN(storage::Statement update,
+                       db_->Prepare("UPDATE ledger SET site_name = ?1, site_certificate_sha256 = ?2 WHERE id = ?3"));
+      update.Bind(1, absl::string_view(row.site_name)).Bind(2, absl::string_view(row.site_certificate_sha256));
+      update.Bind(3, row.id);
+      RETURN_IF_ERROR(update.Run());
+      RETURN_IF_ERROR(SignRow(row));
+    }
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<std::vector<SignedLedgerEntry>> SiteLedger::SignedEntries(bool unacknowledged_only) const {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(storage::Statement stmt,
+                   db_->Prepare(absl::StrCat("SELECT ", kColumns, kSignedColumns, " FROM ledger ",
+                                             unacknowledged_only ? "WHERE receipt_json IS NULL " : "",
+                                             "ORDER BY id")));
+  std::vector<SignedLedgerEntry> rows;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) break;
+    SignedLedgerEntry signed_entry{ReadRow(stmt), stmt.ColumnText(28), stmt.ColumnText(29), std::nullopt, ""};
+    if (!stmt.ColumnIsNull(30)) {
+      signed_entry.receipt = audit::Receipt{stmt.ColumnText(30), stmt.ColumnText(31), stmt.ColumnInt(32)};
+      signed_entry.coordinator_certificate_pem = stmt.ColumnText(33);
+    }
+    rows.push_back(std::move(signed_entry));
+  }
+  return rows;
+}
+
+absl::Status SiteLedger::StoreReceipt(int64_t id, const audit::Receipt& receipt,
+                                      absl::string_view coordinator_certificate_pem) {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(storage::Statement update,
+                   db_->Prepare("UPDATE ledger SET receipt_json = ?1, receipt_signature = ?2, receipt_log_seq = ?3, "
+                                "coordinator_certificate_pem = ?4 WHERE id = ?5"));
+  update.Bind(1, absl::string_view(receipt.json)).Bind(2, absl::string_view(receipt.signature));
+  update.Bind(3, receipt.log_seq).Bind(4, coordinator_certificate_pem).Bind(5, id);
+  return db_->InTransaction([&]() { return update.Run(); });
 }
 
 absl::StatusOr<LedgerEntry> SiteLedger::RecordRelease(LedgerEntry entry) {

@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "fedattn/audit/canonical_json.h"
+#include "fedattn/crypto/certificate.h"
 #include "fedattn/dp/accountant.h"
 #include "fedattn/storage/database.h"
 #include "gmock/gmock.h"
@@ -127,7 +129,7 @@ TEST_F(SiteLedgerTest, ReopeningKeepsEntriesAndTheHistory) {
   // The file is a versioned SQLite database in WAL mode.
   auto db = storage::Database::Open(dir_ / "ledger.db");
   ASSERT_TRUE(db.ok());
-  EXPECT_EQ(*(*db)->SchemaVersion(), 1);
+  EXPECT_EQ(*(*db)->SchemaVersion(), 2);
 }
 
 TEST_F(SiteLedgerTest, ALongHistoryComposesExactlyAfterReopening) {
@@ -276,6 +278,59 @@ TEST_F(SiteLedgerTest, ClientLevelParametersAreRecorded) {
   EXPECT_EQ((*entries)[0].mechanism.client_clip_norm, 2.0);
   EXPECT_EQ((*entries)[0].mechanism.client_noise_multiplier, 0.5);
   EXPECT_EQ((*entries)[1].mechanism.client_clip_norm, 0.0);
+}
+
+
+// With the site's identity, every entry is signed as recorded, in the canonical bytes of
+// docs/formats/ledger.md, with the row id as its sequence number.
+TEST_F(SiteLedgerTest, EntriesAreSignedWithTheSitesKeyAndCarryItsIdentity) {
+  auto key = crypto::GenerateEd25519Key();
+  ASSERT_TRUE(key.ok());
+  EVP_PKEY_up_ref(key->get());
+  auto ledger = SiteLedger::Open(dir_ / "ledger.db", &clock_,
+                                 LedgerSigner{"st-marys", std::string(64, 'f'), crypto::PKeyPtr(key->get())});
+  ASSERT_TRUE(ledger.ok()) << ledger.status();
+  ASSERT_TRUE((*ledger)->RecordRelease(Entry("j", 1, DpSgd(0.1, 1.1, 40), 8)).ok());
+  ASSERT_TRUE((*ledger)->RecordRefusal([] {
+    LedgerEntry e = Entry("j", 2, DpSgd(0.1, 1.1, 40), 8);
+    e.reason = "over the cap";
+    return e;
+  }()).ok());
+  auto entries = (*ledger)->SignedEntries();
+  ASSERT_TRUE(entries.ok()) << entries.status();
+  ASSERT_EQ(entries->size(), 2u);
+  for (int i = 0; i < 2; ++i) {
+    const SignedLedgerEntry& e = (*entries)[i];
+    EXPECT_EQ(e.entry.id, i + 1);
+    EXPECT_EQ(e.entry.site_name, "st-marys");
+    EXPECT_EQ(*audit::CanonicalLedgerEntry(e.entry), e.canonical);
+    EXPECT_TRUE(audit::VerifyCanonical(key->get(), audit::kLedgerEntryDomain, e.canonical, e.signature).ok());
+    EXPECT_FALSE(e.receipt.has_value());
+  }
+  // A receipt stored for the first: only the second is still unacknowledged.
+  ASSERT_TRUE((*ledger)->StoreReceipt(1, audit::Receipt{"{}", std::string(128, '0'), 7}, "pem").ok());
+  auto pending = (*ledger)->SignedEntries(/*unacknowledged_only=*/true);
+  ASSERT_TRUE(pending.ok());
+  ASSERT_EQ(pending->size(), 1u);
+  EXPECT_EQ((*pending)[0].entry.id, 2);
+  auto all = (*ledger)->SignedEntries();
+  EXPECT_EQ((*all)[0].receipt->log_seq, 7);
+  EXPECT_EQ((*all)[0].coordinator_certificate_pem, "pem");
+}
+
+TEST_F(SiteLedgerTest, RowsRecordedWithoutASignerAreSignedWhenOpenedWithOne) {
+  ASSERT_TRUE(Open()->RecordRelease(Entry("j", 1, DpSgd(0.1, 1.1, 40))).ok());
+  auto key = crypto::GenerateEd25519Key();
+  EVP_PKEY_up_ref(key->get());
+  auto ledger = SiteLedger::Open(dir_ / "ledger.db", &clock_,
+                                 LedgerSigner{"st-marys", std::string(64, 'f'), crypto::PKeyPtr(key->get())});
+  ASSERT_TRUE(ledger.ok()) << ledger.status();
+  auto entries = (*ledger)->SignedEntries();
+  ASSERT_EQ(entries->size(), 1u);
+  EXPECT_EQ((*entries)[0].entry.site_name, "st-marys");
+  EXPECT_TRUE(audit::VerifyCanonical(key->get(), audit::kLedgerEntryDomain, (*entries)[0].canonical,
+                                     (*entries)[0].signature)
+                  .ok());
 }
 
 }  // namespace

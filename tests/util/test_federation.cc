@@ -46,8 +46,16 @@ std::unique_ptr<Subprocess> TestFederation::StartCoordinator(const std::string& 
   std::ofstream(kit / "coordinator-test.yaml", std::ios::app) << coordinator_extra_yaml_;
   const std::filesystem::path port_file = kit / "port";
   std::filesystem::remove(port_file);
-  std::vector<std::string> argv = {CoordinatorBinary(), "--config", (kit / "coordinator-test.yaml").string(),
-                                   "--port-file", port_file.string(), "--log-level", "debug"};
+  std::vector<std::string> argv;
+  if (!coordinator_env_.empty()) {
+    argv.push_back("/usr/bin/env");
+    argv.insert(argv.end(), coordinator_env_.begin(), coordinator_env_.end());
+  }
+  for (const std::string& arg : {CoordinatorBinary(), std::string("--config"), (kit / "coordinator-test.yaml").string(),
+                                 std::string("--port-file"), port_file.string(), std::string("--log-level"),
+                                 std::string("debug")}) {
+    argv.push_back(arg);
+  }
   if (port_ != 0) {  // a restart keeps its address so the agents find it again
     argv.push_back("--listen");
     argv.push_back(address());

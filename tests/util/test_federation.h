@@ -34,6 +34,8 @@ class TestFederation {
   // YAML appended to the coordinator's config by the next StartCoordinator (e.g. a dashboard:
   // section; relative paths are relative to the coordinator kit).
   void SetCoordinatorExtraYaml(std::string yaml) { coordinator_extra_yaml_ = std::move(yaml); }
+  // Environment entries ("NAME=value") for the next StartCoordinator (e.g. FEDATTN_FAILPOINT).
+  void SetCoordinatorEnv(std::vector<std::string> env) { coordinator_env_ = std::move(env); }
   // Makes the next StartCoordinator check client certificates against the coordinator kit's
   // revocation lists (tls.crl_dir: crl, written by `fedattn provision`).
   void CheckRevocation(bool on) { check_revocation_ = on; }
@@ -66,6 +68,7 @@ class TestFederation {
   TempDir dir_;
   int port_ = 0;
   std::string coordinator_extra_yaml_;
+  std::vector<std::string> coordinator_env_;
   bool check_revocation_ = false;
 };
 

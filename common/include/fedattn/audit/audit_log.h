@@ -70,10 +70,13 @@ class AuditLog {
                                                           absl::string_view canonical_entry,
                                                           absl::string_view signature_hex);
 
+  // The coordinator's certificate, under which its receipts and checkpoints verify.
+  const std::string& certificate_pem() const { return identity_.certificate_pem; }
+
   bool HasRelease(absl::string_view site, absl::string_view job, int64_t round) const;
   [[nodiscard]] absl::StatusOr<std::optional<AuditTrail::Budget>> BudgetOf(absl::string_view site,
                                                                            absl::string_view job) const;
-  // Every round of `job` the log records as committed.
+  // Every round of `job` the log records as committed (and not abandoned since).
   std::vector<int64_t> CommittedRounds(absl::string_view job) const;
 
   // Logs the export (by `actor`), signs the head and returns the whole log.
@@ -84,6 +87,7 @@ class AuditLog {
   absl::StatusOr<AuditRecord> AppendLocked(absl::string_view type, nlohmann::json data)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status CheckpointLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void TrackRounds(const AuditRecord& record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<Receipt> ReceiptFor(const LoggedEntry& logged, int64_t time_unix_ms) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 

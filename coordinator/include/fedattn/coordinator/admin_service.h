@@ -30,8 +30,12 @@ class AdminServiceImpl final : public v1::AdminService::Service {
                          v1::JobInfo* response) override;
   grpc::Status ExportModel(grpc::ServerContext* context, const v1::ExportModelRequest* request,
                            grpc::ServerWriter<v1::TensorChunk>* writer) override;
+  grpc::Status ExportAudit(grpc::ServerContext* context, const v1::ExportAuditRequest* request,
+                           grpc::ServerWriter<v1::AuditChunk>* writer) override;
 
  private:
+  // Appends an admin action to the audit log with a checkpoint; a failure is logged.
+  void LogAdminAction(absl::string_view type, nlohmann::json data);
   absl::Status FillSites(google::protobuf::RepeatedPtrField<v1::SiteInfo>* sites, uint32_t* online);
 
   const CoordinatorOptions* options_;

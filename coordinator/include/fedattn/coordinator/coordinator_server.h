@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "absl/status/statusor.h"
+#include "fedattn/audit/audit_log.h"
 #include "fedattn/common/clock.h"
 #include "fedattn/coordinator/admin_service.h"
 #include "fedattn/coordinator/coordinator_options.h"
@@ -42,6 +43,7 @@ class CoordinatorServer {
   CoordinatorOptions options_;
   std::unique_ptr<SiteRegistry> registry_;
   std::unique_ptr<JobStore> store_;
+  std::unique_ptr<audit::AuditLog> audit_;  // outlives the jobs and services that write to it
   TaskBoard tasks_;
   std::unique_ptr<JobManager> jobs_;
   std::unique_ptr<SiteServiceImpl> site_service_;

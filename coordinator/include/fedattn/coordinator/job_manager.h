@@ -29,6 +29,8 @@ class JobManager {
   [[nodiscard]] absl::Status Cancel(const std::string& job_id);
   // The running job `job_id`; NOT_FOUND (unknown) or FAILED_PRECONDITION (not running).
   [[nodiscard]] absl::StatusOr<std::shared_ptr<JobRunner>> Running(const std::string& job_id);
+  // The coordinator's audit log (null in tests of the round engine).
+  audit::AuditLog* audit() const { return context_.audit; }
   // Stops every runner; their jobs stay as recorded and resume on the next start.
   void Shutdown();
 

@@ -27,6 +27,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "fedattn/audit/audit_log.h"
 #include "fedattn/common/clock.h"
 #include "fedattn/coordinator/coordinator_options.h"
 #include "fedattn/coordinator/global_model.h"
@@ -48,6 +49,10 @@ struct JobContext {
   JobStore* store = nullptr;
   TaskBoard* tasks = nullptr;
   const Clock* clock = nullptr;
+  // The audit log (docs/formats/audit-log.md): job and round events, and the sites' ledger
+  // entries. A site's update is accepted only once its ledger entry is in it, and a site whose
+  // logged budget cannot afford a round is not selected. Null only in tests of the round engine.
+  audit::AuditLog* audit = nullptr;
 };
 
 class JobRunner {
@@ -111,6 +116,12 @@ class JobRunner {
   absl::StatusOr<bool> RunRound(int64_t round);  // false: not enough sites, try again
   absl::Status LoadCommitted(int64_t round);
   absl::Status Commit(int64_t round, const strategy::RoundSummary& summary);
+  // Why `site`'s logged budget cannot afford `round` of this job (logged as site_skipped), or
+  // nullopt when it can or nothing is known.
+  absl::StatusOr<std::optional<std::string>> BudgetRefusal(const std::string& site, int64_t round);
+  // Appends an audit event; a failure is logged, not returned (for events after the fact).
+  void LogEvent(absl::string_view type, nlohmann::json data);
+  absl::Status LogRoundCommitted(int64_t round, const std::string& model_sha256);
   absl::StatusOr<std::vector<std::string>> SelectSites(int64_t round);
   v1::Task MakeTask(const std::string& kind, int64_t round, const SiteSlot& slot, absl::Time deadline,
                     const v1::SecAggRound* secagg) const;

@@ -35,6 +35,9 @@ class SiteServiceImpl final : public v1::SiteService::Service {
   grpc::Status SecAggStep(grpc::ServerContext* context, const v1::SecAggStepRequest* request,
                           v1::SecAggStepResponse* response) override;
 
+  grpc::Status RecordLedgerEntry(grpc::ServerContext* context, const v1::RecordLedgerEntryRequest* request,
+                                 v1::RecordLedgerEntryResponse* response) override;
+
  private:
   const CoordinatorOptions* options_;
   SiteRegistry* registry_;

@@ -33,6 +33,8 @@ class CoordinatorLink {
   virtual absl::Status ReportTask(const v1::ReportTaskRequest& request);
   // Blocks up to request.wait_ms() plus network time.
   virtual absl::StatusOr<v1::SecAggStepResponse> SecAggStep(const v1::SecAggStepRequest& request);
+  // Logs a signed ledger entry at the coordinator; returns its receipt.
+  virtual absl::StatusOr<v1::RecordLedgerEntryResponse> RecordLedgerEntry(const v1::RecordLedgerEntryRequest& request);
 };
 
 // gRPC implementation. Thread-compatible: one call at a time per method is expected.
@@ -49,6 +51,7 @@ class GrpcCoordinatorLink : public CoordinatorLink {
                                                         std::vector<rpc::TensorView> tensors) override;
   absl::Status ReportTask(const v1::ReportTaskRequest& request) override;
   absl::StatusOr<v1::SecAggStepResponse> SecAggStep(const v1::SecAggStepRequest& request) override;
+  absl::StatusOr<v1::RecordLedgerEntryResponse> RecordLedgerEntry(const v1::RecordLedgerEntryRequest& request) override;
 
  private:
   const rpc::TlsIdentity* identity_;

@@ -1,6 +1,7 @@
 // The site's own privacy ledger: one row per privacy-relevant decision (a release of an update,
-// or a refusal), durable in SQLite before anything leaves the site. Row format: docs/jobs.md,
-// "The site ledger".
+// or a refusal), durable in SQLite before anything leaves the site, signed with the site's
+// identity key, with the coordinator's receipt once it has logged it. Entry format:
+// docs/formats/ledger.md.
 //
 // Every row carries the mechanism's parameters (q, sigma, C, steps, delta), not only epsilon, so
 // anyone can recompute epsilon: composing the released rows with dp::RdpAccountant (default
@@ -25,7 +26,11 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "fedattn/audit/audit_log.h"
+#include "fedattn/audit/ledger_entry.h"
+#include "fedattn/audit/privacy_history.h"
 #include "fedattn/common/clock.h"
+#include "fedattn/crypto/keys.h"
 
 namespace fedattn::storage {
 class Database;
@@ -33,56 +38,32 @@ class Database;
 
 namespace fedattn::agent {
 
-inline constexpr double kUnbounded = std::numeric_limits<double>::infinity();
+// The entry types are the audit trail's (docs/formats/ledger.md): the site's rows, signed, are
+// what the coordinator logs and an auditor verifies.
+using audit::kLedgerAccountant;
+using audit::kLedgerAccountantVersion;
+using audit::kLedgerOrderGrid;
+using audit::kUnbounded;
+using audit::LedgerDecision;
+using audit::LedgerEntry;
+using audit::LedgerMechanism;
 
-// What was released, in the accountant's terms.
-struct LedgerMechanism {
-  // "poisson_gaussian": DP-SGD with Poisson sampling (rdp.h); "none": no sample-level DP.
-  std::string name = "poisson_gaussian";
-  double sampling_rate = 0;     // q in (0, 1]
-  double noise_multiplier = 0;  // sigma > 0
-  int64_t steps = 0;            // >= 1
-  double max_grad_norm = 0;     // C > 0 (recorded; the accountant needs only sigma)
-  // Client-level DP on the update (DP-FedAvg), when the job uses it; recorded, not composed into
-  // the sample-level epsilon (its unit is the site, not the record). 0 = not used.
-  double client_clip_norm = 0;         // S
-  double client_noise_multiplier = 0;  // z
-
-  static LedgerMechanism None() { return LedgerMechanism{.name = "none"}; }
-  bool unbounded() const { return name == "none"; }
+// The site's identity, which signs every entry (fedattn.ledger-entry.v1, Ed25519).
+struct LedgerSigner {
+  std::string site_name;
+  std::string certificate_sha256;  // hex SHA-256 of the site's certificate (DER)
+  crypto::PKeyPtr key;             // the site's identity key
 };
 
-enum class LedgerDecision { kReleased, kRefused };
-
-struct LedgerEntry {
-  int64_t id = 0;  // assigned by the ledger, increasing
-  std::string job_id;
-  int64_t round = 0;
-  std::string dataset_id;
-  LedgerMechanism mechanism;
-  double delta = 0;  // the job's delta: epsilon_release is at this delta
-  // Filled in by the ledger (what is passed in is ignored):
-  std::string accountant;          // "rdp"
-  std::string accountant_version;  // kLedgerAccountantVersion
-  std::string order_grid;          // kLedgerOrderGrid
-  double epsilon_release = 0;      // this release alone, at `delta`
-  double epsilon_cumulative = 0;   // every release of the site, this one included, at cap_delta
-                                   // (for a refusal: what it would have been)
-  // The site's cap when the decision was taken (policy.epsilon_max at policy.delta).
-  double epsilon_cap = kUnbounded;
-  double cap_delta = 1e-5;
-  LedgerDecision decision = LedgerDecision::kReleased;  // set by RecordRelease / RecordRefusal
-  std::string reason;         // why it was refused; empty for a release
-  std::string update_sha256;  // hex digest of the released update (or empty)
-  std::string model_sha256;   // hex digest of the global model it was trained from (or empty)
-  int64_t created_unix_ms = 0;  // set by the ledger from its clock
+// An entry as the site keeps it: its canonical bytes, the site's signature and, once the
+// coordinator has logged it, the coordinator's receipt.
+struct SignedLedgerEntry {
+  LedgerEntry entry;
+  std::string canonical;
+  std::string signature;  // empty when the ledger has no signer
+  std::optional<audit::Receipt> receipt;
+  std::string coordinator_certificate_pem;  // the certificate the receipt verified under
 };
-
-// Accountant identification written into every row.
-inline constexpr char kLedgerAccountant[] = "rdp";
-inline constexpr char kLedgerAccountantVersion[] = "fedattn-rdp-1 (sgm: mironov2019; conversion: balle2020_thm21)";
-// dp::DefaultRdpOrders(): 1.1..10.9 step 0.1, 11..63, 128, 256, 512, 1024.
-inline constexpr char kLedgerOrderGrid[] = "dp_accounting_default_v1";
 
 struct SpendProjection {
   double epsilon_release = 0;           // the mechanism alone, at the release delta
@@ -100,12 +81,20 @@ struct LedgerSummary {
   double delta = 0;
 };
 
+// The signer of a site whose TLS identity is `key_pem` / `certificate_fingerprint`.
+[[nodiscard]] absl::StatusOr<LedgerSigner> SignerFor(const std::string& site_name,
+                                                   const std::string& certificate_fingerprint,
+                                                   const std::string& key_pem);
+
 class SiteLedger {
  public:
   // Opens (creating, migrating) the ledger at `path` (WAL, synchronous=FULL, mode 0600) and
   // composes the released history. `clock` (not owned, must outlive the ledger) stamps rows.
-  [[nodiscard]] static absl::StatusOr<std::unique_ptr<SiteLedger>> Open(const std::filesystem::path& path,
-                                                                        const Clock* clock = RealClock::Get());
+  // With a signer, every entry is signed as it is recorded (and older unsigned rows are signed
+  // on open); without one (tests, central training) entries are unsigned.
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<SiteLedger>> Open(
+      const std::filesystem::path& path, const Clock* clock = RealClock::Get(),
+      std::optional<LedgerSigner> signer = std::nullopt);
   ~SiteLedger();
 
   // What releasing `mechanism` would cost: alone at `release_delta`, and on top of every
@@ -127,23 +116,32 @@ class SiteLedger {
   [[nodiscard]] absl::StatusOr<std::optional<LedgerEntry>> FindRelease(absl::string_view job_id, int64_t round) const;
   // Every row, oldest first.
   [[nodiscard]] absl::StatusOr<std::vector<LedgerEntry>> Entries() const;
+  // Every entry with its canonical bytes, signature and receipt, oldest first; only those without
+  // a receipt (the coordinator has not acknowledged them yet) when `unacknowledged_only`.
+  [[nodiscard]] absl::StatusOr<std::vector<SignedLedgerEntry>> SignedEntries(bool unacknowledged_only = false) const;
+  // Stores the coordinator's receipt for entry `id` (checked by the caller), durably.
+  [[nodiscard]] absl::Status StoreReceipt(int64_t id, const audit::Receipt& receipt,
+                                          absl::string_view coordinator_certificate_pem);
   // Epsilon per job and in total, at `delta`.
   [[nodiscard]] absl::StatusOr<LedgerSummary> Summary(double delta) const;
   // The site's cumulative epsilon so far at `delta` (kUnbounded after a release without DP).
   [[nodiscard]] absl::StatusOr<double> SpentEpsilon(double delta) const;
 
-  // The composed history of releases (the accountant's arithmetic, with the per-step RDP of each
-  // distinct (q, sigma) computed once).
-  class History;
+  using History = audit::PrivacyHistory;
 
  private:
-  SiteLedger(std::unique_ptr<storage::Database> db, const Clock* clock, std::unique_ptr<History> history);
+  SiteLedger(std::unique_ptr<storage::Database> db, const Clock* clock, std::unique_ptr<History> history,
+             std::optional<LedgerSigner> signer);
+  absl::Status SignUnsignedRows() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Writes the entry's canonical bytes and signature into its row (inside a transaction).
+  absl::Status SignRow(const LedgerEntry& entry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<LedgerEntry> Record(LedgerEntry entry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   mutable absl::Mutex mu_;
   std::unique_ptr<storage::Database> db_ ABSL_GUARDED_BY(mu_);
   const Clock* clock_;
   std::unique_ptr<History> history_ ABSL_GUARDED_BY(mu_);  // every released row
+  std::optional<LedgerSigner> signer_;
 };
 
 }  // namespace fedattn::agent
