@@ -13,6 +13,7 @@
 #include "fedattn/dp/calibration.h"
 #include "fedattn/models/checkpoint.h"
 #include "fedattn/models/tokenizer.h"
+#include "fedattn/parallel/collective.h"
 
 namespace fedattn::models {
 namespace {
@@ -65,6 +66,11 @@ void ReadPrivacy(config::MapReader& reader, PrivacyConfig* privacy) {
   reader.Optional("sampling_rate", &privacy->sampling_rate, 0.0, 1.0);
   reader.Optional("expected_batch_size", &privacy->expected_batch_size, 0.0, 1e12);
   reader.Optional("steps", &privacy->steps, 0, INT64_MAX);
+  if (reader.Has("test_seed")) {
+    int64_t seed = 0;
+    reader.Optional("test_seed", &seed, 0, INT64_MAX);
+    privacy->seed = static_cast<uint64_t>(seed);
+  }
 }
 
 // Resolves q, steps and σ for `examples` training rows, and configures the trainer for DP-SGD.
@@ -100,7 +106,9 @@ absl::StatusOr<DpSgdOptions> ResolvePrivacy(const TrainConfig& config, int64_t e
                          "per-example clip %g, %d steps\n",
                          q, q * n, sigma, privacy.max_grad_norm, steps)
       << std::flush;
-  return DpSgdOptions().noise_multiplier(sigma).max_grad_norm(privacy.max_grad_norm).sampling_rate(q).steps(steps);
+  if (privacy.seed) out << "privacy: warning: privacy.test_seed is set: sampling and noise are predictable (tests only)\n";
+  return DpSgdOptions().noise_multiplier(sigma).max_grad_norm(privacy.max_grad_norm).sampling_rate(q).steps(steps).seed(
+      privacy.seed);
 }
 
 }  // namespace
@@ -197,7 +205,8 @@ absl::StatusOr<TrainConfig> LoadTrainConfig(const std::filesystem::path& path) {
   return config;
 }
 
-absl::StatusOr<CentralTrainingResult> RunCentralTraining(const std::filesystem::path& config_path, std::ostream& out) {
+absl::StatusOr<CentralTrainingResult> RunCentralTraining(const std::filesystem::path& config_path, std::ostream& out,
+                                                         parallel::Collective* collective) {
   ASSIGN_OR_RETURN(TrainConfig config, LoadTrainConfig(config_path));
   Batch train, validation;
   std::shared_ptr<ModelImpl> model;
@@ -222,12 +231,21 @@ absl::StatusOr<CentralTrainingResult> RunCentralTraining(const std::filesystem::
   result.parameters = spec.NumParameters();
   result.trainable_parameters = spec.NumTrainable();
   ASSIGN_OR_RETURN(std::unique_ptr<Trainer> trainer, Trainer::Create(model, config.trainer, &out));
+  trainer->set_collective(collective);
+  RETURN_IF_ERROR(trainer->SyncModel());
+  const bool leader = collective == nullptr || collective->rank() == 0;
+  const int ranks = collective == nullptr ? 1 : collective->size();
   out << absl::StrFormat("training %s (%d parameters, %d trainable: %s) on %s: %d train / %d validation rows, "
                          "%d threads, %s\n",
                          ModelKindName(config.model.kind()), result.parameters, result.trainable_parameters,
                          TrainableName(config.model.trainable()), config.data_path.string(), result.train_examples,
                          result.validation_examples, at::get_num_threads(), trainer->device().str())
       << std::flush;
+  if (ranks > 1) {
+    out << absl::StrFormat("data-parallel over %d ranks (%s): each trains on 1/%d of every batch\n", ranks,
+                           std::string(collective->backend()), ranks)
+        << std::flush;
+  }
   if (config.privacy) {
     ASSIGN_OR_RETURN(DpSgdOptions dp_sgd, ResolvePrivacy(config, result.train_examples, out));
     RETURN_IF_ERROR(trainer->EnableDpSgd(dp_sgd));
@@ -246,7 +264,7 @@ absl::StatusOr<CentralTrainingResult> RunCentralTraining(const std::filesystem::
         result.privacy->epsilon, result.privacy->delta, dp.sampling_rate, dp.noise_multiplier, dp.steps,
         result.privacy->optimal_order, 100.0 * dp.clipped_fraction, dp.empty_batches);
   }
-  if (!config.output.empty()) {
+  if (!config.output.empty() && leader) {
     RETURN_IF_ERROR(SaveModel(*model, config.output, {{"fedattn.train_config", config_path.string()}}));
     out << "saved " << config.output.string() << "\n";
   }

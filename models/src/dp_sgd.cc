@@ -79,15 +79,25 @@ absl::StatusOr<double> DpSgdStep::Compute(ModelImpl& model, const Batch& batch, 
     return absl::FailedPreconditionError("DP-SGD: expected_batch_size is not set");
   }
   ASSIGN_OR_RETURN(double loss, ClippedSum(model, batch, flat));
+  RETURN_IF_ERROR(AddNoise(flat));
   try {
     torch::NoGradGuard no_grad;
-    const double stddev = options_.noise_multiplier() * options_.max_grad_norm();
-    if (stddev > 0) RETURN_IF_ERROR(AddSecureGaussianNoise(flat->grads(), stddev, rng_));
     flat->grads().div_(options_.expected_batch_size());
   } catch (const c10::Error& e) {
     return FromTorch(e, "DP-SGD noise");
   }
   return loss;
+}
+
+absl::Status DpSgdStep::AddNoise(FlatParameters* flat) {
+  try {
+    torch::NoGradGuard no_grad;
+    const double stddev = options_.noise_multiplier() * options_.max_grad_norm();
+    if (stddev > 0) RETURN_IF_ERROR(AddSecureGaussianNoise(flat->grads(), stddev, rng_));
+  } catch (const c10::Error& e) {
+    return FromTorch(e, "DP-SGD noise");
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<double> DpSgdStep::ClippedSum(ModelImpl& model, const Batch& batch, FlatParameters* flat) {

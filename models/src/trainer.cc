@@ -18,6 +18,7 @@
 #include "absl/strings/str_format.h"
 #include "fedattn/common/status_macros.h"
 #include "fedattn/config/yaml_reader.h"
+#include "fedattn/models/data_parallel.h"
 #include "fedattn/models/dp_sgd.h"
 
 namespace fedattn::models {
@@ -396,7 +397,9 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(std::shared_ptr<ModelIm
   if (options.device() == "cuda" && !cuda) {
     return absl::FailedPreconditionError("device: cuda requested, but this build or machine has no CUDA device");
   }
-  const torch::Device device = (options.device() != "cpu" && cuda) ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
+  // Under mpirun each rank takes the GPU of its local rank (docs/multi-gpu.md); alone, GPU 0.
+  const torch::Device device = (options.device() != "cpu" && cuda) ? torch::Device(torch::kCUDA, LocalCudaDevice())
+                                                                    : torch::Device(torch::kCPU);
   ConfigureThreads(options.threads());
   RetainFreedMemory();
   try {
@@ -481,9 +484,14 @@ absl::StatusOr<TrainResult> Trainer::FitImpl(const Batch& train, const Batch& va
     for (int64_t b = 0; b < batches; ++b) {
       const int64_t begin = b * options_.batch_size();
       const int64_t count = std::min(options_.batch_size(), n - begin);
-      const Batch batch = SliceBatch(train, permutation.narrow(0, begin, count)).to(device_);
       const double lr = LearningRateAt(options_, result.steps, total_steps);
-      ASSIGN_OR_RETURN(double loss, TrainStep(batch, lr));
+      double loss = 0;
+      if (parallel()) {
+        ASSIGN_OR_RETURN(loss, ParallelStep(train, permutation.narrow(0, begin, count), lr));
+      } else {
+        const Batch batch = SliceBatch(train, permutation.narrow(0, begin, count)).to(device_);
+        ASSIGN_OR_RETURN(loss, TrainStep(batch, lr));
+      }
       ++result.steps;
       epoch_loss += loss * static_cast<double>(count);
       window_loss += loss;
@@ -503,7 +511,7 @@ absl::StatusOr<TrainResult> Trainer::FitImpl(const Batch& train, const Batch& va
     EpochRecord record;
     record.epoch = epoch;
     record.train_loss = epoch_loss / static_cast<double>(n);
-    if (validation.size() > 0) {
+    if (validation.size() > 0 && leader()) {
       ASSIGN_OR_RETURN(record.validation, Evaluate(validation));
     }
     if (progress_ != nullptr) {
@@ -549,11 +557,21 @@ absl::StatusOr<TrainResult> Trainer::FitDpSgd(const Batch& train, const Batch& v
   double window_loss = 0, epoch_loss = 0;
   int64_t window_steps = 0, epoch_examples = 0;
   for (int64_t step = 0; step < total_steps; ++step) {
-    const std::vector<int64_t> indices = sampler.Next();
+    std::vector<int64_t> indices;
+    if (parallel()) {
+      ASSIGN_OR_RETURN(indices, ParallelSample(sampler));
+    } else {
+      indices = sampler.Next();
+    }
     const int64_t count = static_cast<int64_t>(indices.size());
-    const Batch batch = count == 0 ? Batch{} : SliceBatch(train, torch::tensor(indices, torch::kInt64)).to(device_);
     const double lr = LearningRateAt(options_, step, total_steps);
-    ASSIGN_OR_RETURN(double loss, TrainStep(batch, lr));
+    double loss = 0;
+    if (parallel()) {
+      ASSIGN_OR_RETURN(loss, ParallelStep(train, torch::tensor(indices, torch::kInt64), lr));
+    } else {
+      const Batch batch = count == 0 ? Batch{} : SliceBatch(train, torch::tensor(indices, torch::kInt64)).to(device_);
+      ASSIGN_OR_RETURN(loss, TrainStep(batch, lr));
+    }
     ++result.steps;
     summary.sampled_examples += count;
     summary.empty_batches += count == 0 ? 1 : 0;
@@ -577,7 +595,7 @@ absl::StatusOr<TrainResult> Trainer::FitDpSgd(const Batch& train, const Batch& v
     EpochRecord record;
     record.epoch = epoch;
     record.train_loss = epoch_examples > 0 ? epoch_loss / static_cast<double>(epoch_examples) : 0;
-    if (validation.size() > 0) {
+    if (validation.size() > 0 && leader()) {
       ASSIGN_OR_RETURN(record.validation, Evaluate(validation));
     }
     if (progress_ != nullptr) {

@@ -14,6 +14,10 @@
 #include "fedattn/models/model_spec.h"
 #include "fedattn/models/trainer.h"
 
+namespace fedattn::parallel {
+class Collective;
+}
+
 namespace fedattn::models {
 
 // `train.privacy:` — train with DP-SGD (sample-level DP, see docs/privacy.md) and report the
@@ -28,6 +32,7 @@ struct PrivacyConfig {
   double sampling_rate = 0;        // q; 0 = expected_batch_size / training examples
   double expected_batch_size = 0;  // 0 = trainer.batch_size (when sampling_rate is 0 too)
   int64_t steps = 0;               // 0 = trainer.epochs * round(1 / q)
+  std::optional<uint64_t> seed;    // tests only: fixed sampling and noise seed (no privacy)
 };
 
 struct TrainConfig {
@@ -62,8 +67,14 @@ struct CentralTrainingResult {
 
 // Loads the data, builds (or imports) the model, trains, prints progress and a final summary to
 // `out`, and saves the model when the config names an output. Errors name the file at fault.
+//
+// With a `collective` of several ranks (mpirun -np N fedattn-agent train), every rank calls this
+// with the same config: training is data-parallel (Trainer::set_collective), the result is the
+// same on every rank, and only rank 0 saves the model (pass a discarding stream as `out` on the
+// others). The privacy accounting is the site-level one: q over all training examples.
 [[nodiscard]] absl::StatusOr<CentralTrainingResult> RunCentralTraining(const std::filesystem::path& config_path,
-                                                                       std::ostream& out);
+                                                                       std::ostream& out,
+                                                                       parallel::Collective* collective = nullptr);
 
 // libgomp reads OMP_WAIT_POLICY once, when it is loaded, and spin-waiting threads slow training
 // several-fold on shared cores. If the variable is unset, this sets it to "passive" and re-executes

@@ -55,12 +55,16 @@ class DpSgdStep : public GradientStep {
   absl::StatusOr<double> Compute(ModelImpl& model, const Batch& batch, FlatParameters* flat) override;
   // Only Σ_b clip_C(∇ℓ_b), into flat->grads() (zero on entry); no noise, no division.
   [[nodiscard]] absl::StatusOr<double> ClippedSum(ModelImpl& model, const Batch& batch, FlatParameters* flat);
+  // Adds the step's noise N(0, σ²C² I) to flat->grads(), without dividing: data-parallel training
+  // adds it on one rank to the all-reduced sum of every rank's ClippedSum (docs/privacy.md).
+  [[nodiscard]] absl::Status AddNoise(FlatParameters* flat);
   // Runs ClippedSum on `sample` and discards the result: OK iff DP-SGD can train this model.
   [[nodiscard]] absl::Status CheckSupported(ModelImpl& model, const Batch& sample, FlatParameters* flat);
 
   int64_t examples() const { return examples_; }  // examples seen by Compute
   int64_t clipped() const { return clipped_; }    // of which with a gradient norm above C
   void ResetCounters() { examples_ = clipped_ = 0; }
+  void SetCounters(int64_t examples, int64_t clipped) { examples_ = examples, clipped_ = clipped; }
 
  private:
   DpSgdStep(DpSgdStepOptions options, dp::SecureRng rng) : options_(std::move(options)), rng_(std::move(rng)) {}

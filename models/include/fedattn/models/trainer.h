@@ -31,6 +31,9 @@
 namespace fedattn::config {
 class MapReader;
 }
+namespace fedattn::parallel {
+class Collective;
+}
 
 namespace fedattn::models {
 
@@ -207,6 +210,7 @@ struct TrainResult {
 };
 
 class DpSgdStep;
+class PoissonSampler;
 
 class Trainer {
  public:
@@ -232,6 +236,17 @@ class Trainer {
   // Receives a TrainProgress after every optimizer step of Fit (empty: none), e.g. to draw a
   // progress bar; independent of the `progress` stream's log lines.
   void set_progress_callback(TrainProgressCallback callback) { progress_callback_ = std::move(callback); }
+  // Data-parallel training over `collective`'s ranks (not owned, must outlive the trainer; null
+  // or size 1 = this process alone). Every rank calls Fit with the same data and options; each
+  // computes the gradient of its part of every global batch, the sums are all-reduced, and every
+  // rank takes the same step (data_parallel.h). DP-SGD: rank 0 draws the Poisson sample and adds
+  // the noise, once, to the sum (docs/privacy.md). Validation runs on rank 0 only. A failure on
+  // any rank fails Fit on every rank with that rank's error ("rank N: ..."); a dead rank, with
+  // the collective's DeadlineExceeded. Reseeds dropout per rank.
+  void set_collective(parallel::Collective* collective);
+  // Copies rank 0's weights (parameters and buffers) to every rank; call before Fit when the
+  // ranks may start from different weights.
+  [[nodiscard]] absl::Status SyncModel();
 
   // Trains for options.epochs over `train` (whole-dataset tensors, shuffled per epoch), evaluating
   // on `validation` after each epoch when it is not empty. In DP-SGD mode: DpSgdOptions::steps
@@ -252,6 +267,11 @@ class Trainer {
           FlatParameters flat);
   absl::StatusOr<TrainResult> FitImpl(const Batch& train, const Batch& validation);
   absl::StatusOr<TrainResult> FitDpSgd(const Batch& train, const Batch& validation);
+  // Data-parallel: one optimizer step on the global batch `indices` of `data` (data_parallel.cc).
+  absl::StatusOr<double> ParallelStep(const Batch& data, const torch::Tensor& indices, double lr);
+  absl::StatusOr<std::vector<int64_t>> ParallelSample(PoissonSampler& sampler);
+  bool parallel() const;
+  bool leader() const;
 
   std::shared_ptr<ModelImpl> model_;
   TrainerOptions options_;
@@ -267,6 +287,7 @@ class Trainer {
   int64_t progress_examples_ = 0;  // examples seen in the current Fit, for progress_callback_
   void ReportProgress(int64_t epoch, int64_t epochs, int64_t step, int64_t total_steps, double loss, int64_t count,
                       std::chrono::steady_clock::time_point start);
+  parallel::Collective* collective_ = nullptr;  // data-parallel ranks; null = this process alone
 };
 
 // Rows `indices` of every defined field; text batches are trimmed to their longest sequence.
