@@ -2,6 +2,8 @@
 // sends back protected updates.
 //
 //   fedattn-agent --config site.yaml            run the agent
+//   mpirun -np N fedattn-agent --config site.yaml   the same on N ranks (GPUs): rank 0 is the agent,
+//                                               the others train their share (docs/multi-gpu.md)
 //   fedattn-agent check --config site.yaml      check the kit and the connection, then exit
 //   fedattn-agent train --config train.yaml     train one model centrally (the baseline)
 #include <string.h>
@@ -16,7 +18,9 @@
 #include "fedattn/agent/agent_options.h"
 #include "fedattn/agent/coordinator_link.h"
 #include "fedattn/agent/round_tasks.h"
+#include "fedattn/agent/site_collective.h"
 #include "fedattn/agent/site_ledger.h"
+#include "fedattn/agent/site_workers.h"
 #include "fedattn/agent/training_progress.h"
 #include "fedattn/common/files.h"
 #include "fedattn/models/central_training.h"
@@ -58,13 +62,37 @@ absl::StatusOr<std::pair<AgentOptions, fedattn::rpc::TlsIdentity>> LoadSite(cons
   return std::make_pair(*std::move(options), *std::move(identity));
 }
 
-int RunAgent(const std::string& config_path, const std::string& coordinator) {
+int RunAgent(const std::string& config_path, const std::string& coordinator, double collective_timeout_s) {
+  fedattn::models::EnsurePassiveOpenMpWait();
+  // Under mpirun, rank 0 is the agent and the other ranks serve it (docs/multi-gpu.md).
+  fedattn::agent::SiteCollectiveOptions parallel;
+  parallel.device = "auto";
+  parallel.timeout = absl::Seconds(collective_timeout_s);
+  auto collective = fedattn::agent::CreateSiteCollective(parallel);
+  if (!collective.ok()) {
+    spdlog::error("{}", collective.status().message());
+    return 2;
+  }
+  if ((*collective)->rank() > 0) {
+    auto options = fedattn::agent::LoadAgentOptions(config_path);
+    if (!options.ok()) {
+      spdlog::error("rank {}: {}", (*collective)->rank(), options.status().message());
+      return 2;
+    }
+    const absl::Status served = fedattn::agent::RunSiteWorker(**collective, *options);
+    if (!served.ok()) spdlog::error("rank {}: {}", (*collective)->rank(), served.message());
+    return served.ok() ? 0 : 1;
+  }
+  std::unique_ptr<fedattn::agent::SiteWorkers> workers;  // stops the other ranks on every return
+  if ((*collective)->size() > 1) {
+    workers = std::make_unique<fedattn::agent::SiteWorkers>(collective->get(), parallel.timeout / 4);
+    spdlog::info("leader of {} ranks ({})", (*collective)->size(), (*collective)->backend());
+  }
   auto site = LoadSite(config_path, coordinator);
   if (!site.ok()) {
     spdlog::error("{}", site.status().message());
     return 2;
   }
-  fedattn::models::EnsurePassiveOpenMpWait();
   fedattn::agent::GrpcCoordinatorLink link(&site->second, site->first.coordinator);
   if (absl::Status dir = fedattn::EnsureDirectory(site->first.state_dir, 0700); !dir.ok()) {
     spdlog::error("{}", dir.message());
@@ -83,20 +111,29 @@ int RunAgent(const std::string& config_path, const std::string& coordinator) {
     return 2;
   }
   fedattn::agent::RoundTasks rounds(&site->first, &site->second, &link, ledger->get());
+  rounds.set_workers(workers.get());
   // Local training: a progress bar on a terminal, a log line every 10 s otherwise.
   fedattn::agent::TrainingProgressPrinter progress(
       &std::cerr, fedattn::agent::TrainingProgressPrinter::IsTerminal(STDERR_FILENO), absl::Seconds(10),
       [](const std::string& line) { spdlog::info("training: {}", line); });
   rounds.set_training_progress([&progress](const fedattn::models::TrainProgress& p) { progress.Update(p); });
-  fedattn::agent::Agent agent(site->first, &link);
+  fedattn::agent::Agent agent(site->first, &link, static_cast<uint32_t>((*collective)->size()));
   agent.SetTaskHandler("init", [&](const fedattn::v1::Task& task) { return rounds.HandleInit(task); });
-  agent.SetTaskHandler("train", [&](const fedattn::v1::Task& task) { return rounds.HandleTrain(task); });
+  agent.SetTaskHandler("train", [&](const fedattn::v1::Task& task) {
+    absl::Status status = rounds.HandleTrain(task);
+    if ((*collective)->broken()) {
+      // The task's failure is reported when this returns; without its ranks the site cannot train.
+      spdlog::error("the site's ranks lost contact ({}); stopping: start mpirun again", status.message());
+      agent.Stop();
+    }
+    return status;
+  });
   const fedattn::StopSignalWatcher watcher([&](int signal) {
     spdlog::info("received {}, stopping", strsignal(signal));
     agent.Stop();
   });
   const absl::Status status = agent.Run();
-  return status.ok() ? 0 : 1;
+  return status.ok() && !(*collective)->broken() ? 0 : 1;
 }
 
 int Check(const std::string& config_path, const std::string& coordinator) {
@@ -137,6 +174,11 @@ int main(int argc, char** argv) {
   app.add_option("--config", config_path, "The site kit's site.yaml")->check(CLI::ExistingFile);
   app.add_option("--coordinator", coordinator, "Dial this host:port instead of the kit's address");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error or off")->capture_default_str();
+  double collective_timeout_s = 600;
+  app.add_option("--collective-timeout", collective_timeout_s,
+                 "Under mpirun: seconds a rank waits for the others in one operation before failing the task")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
 
   std::string check_config;
   CLI::App* check = app.add_subcommand("check", "Check the site kit and the connection to the coordinator");
@@ -160,7 +202,7 @@ int main(int argc, char** argv) {
       std::cerr << "fedattn-agent: --config is required (run with --help for usage)\n";
       return 2;
     }
-    return RunAgent(config_path, coordinator);
+    return RunAgent(config_path, coordinator, collective_timeout_s);
   } catch (const std::exception& e) {
     spdlog::critical("unexpected error: {}", e.what());
     return 1;

@@ -6,6 +6,7 @@
 #include "fedattn/common/status_macros.h"
 #include "fedattn/models/data.h"
 #include "fedattn/models/tokenizer.h"
+#include "fedattn/parallel/collective.h"
 
 namespace fedattn::agent {
 namespace {
@@ -101,11 +102,19 @@ absl::StatusOr<LocalTrainingResult> TrainLocally(const models::JobSpec& job, std
   if (epochs <= 0) epochs = std::max<int64_t>(1, (job.local.steps + batches_per_epoch - 1) / batches_per_epoch);
   trainer_options.epochs(epochs);
 
-  ASSIGN_OR_RETURN(std::unique_ptr<models::Trainer> trainer, models::Trainer::Create(model, trainer_options, nullptr));
+  absl::StatusOr<std::unique_ptr<models::Trainer>> created = models::Trainer::Create(model, trainer_options, nullptr);
+  if (options.collective != nullptr) {
+    // Every rank got here (workers: after loading their data); stop together if any could not.
+    RETURN_IF_ERROR(parallel::AgreeOnStatus(*options.collective, created.status()));
+  }
+  ASSIGN_OR_RETURN(std::unique_ptr<models::Trainer> trainer, std::move(created));
   if (options.progress) trainer->set_progress_callback(options.progress);
+  const bool leader = options.collective == nullptr || options.collective->rank() == 0;
   LocalTrainingResult result;
   result.num_examples = n;
   try {
+    trainer->set_collective(options.collective);
+    RETURN_IF_ERROR(trainer->SyncModel());  // the global model, from rank 0
     const torch::Tensor before = trainer->flat().params().detach().clone();
     if (options.dp.has_value()) {
       RETURN_IF_ERROR(trainer->EnableDpSgd(*options.dp));
@@ -124,7 +133,7 @@ absl::StatusOr<LocalTrainingResult> TrainLocally(const models::JobSpec& job, std
     result.seconds = trained.seconds;
     result.dp = trained.dp_sgd;
     if (!trained.history.empty()) result.train_metrics["loss"] = trained.history.back().train_loss;
-    if (options.evaluate && data.validation.size() > 0) {
+    if (options.evaluate && data.validation.size() > 0 && leader) {
       ASSIGN_OR_RETURN(models::Metrics metrics, trainer->Evaluate(data.validation));
       result.validation_examples = data.validation.size();
       result.validation_metrics = MetricMapOf(metrics);

@@ -8,6 +8,7 @@
 #include "absl/strings/str_format.h"
 #include "fedattn/agent/ledger_sync.h"
 #include "fedattn/agent/local_training.h"
+#include "fedattn/agent/site_workers.h"
 #include "fedattn/common/failpoint.h"
 #include "fedattn/common/files.h"
 #include "fedattn/common/logging.h"
@@ -317,7 +318,14 @@ absl::Status RoundTasks::HandleTrain(const v1::Task& task) {
       return Refuse(task, reason);
     }
 
-    ASSIGN_OR_RETURN(LocalTrainingResult trained, TrainLocally(job, model, data, training));
+    if (workers_ != nullptr) {
+      // Under mpirun: the other ranks train their part of every batch (docs/multi-gpu.md).
+      RETURN_IF_ERROR(workers_->BeginTrain(task.job_config(), training, n));
+      training.collective = workers_->collective();
+    }
+    absl::StatusOr<LocalTrainingResult> trained_or = TrainLocally(job, model, data, training);
+    if (workers_ != nullptr) workers_->EndTrain();
+    ASSIGN_OR_RETURN(LocalTrainingResult trained, std::move(trained_or));
     // Client-level DP (DP-FedAvg, McMahan et al. 2018, Alg. 1): clip the update to S; each of the
     // n selected sites adds N(0, (zS)^2 / n), so the sum carries N(0, (zS)^2).
     if (job.client_dp.enabled) {

@@ -1,6 +1,6 @@
 // Intra-site collectives: the ranks of one site's agent (one process per GPU or per CPU share,
 // started by mpirun) sum gradients and share the model through this interface. Backends: MPI
-// (CPU builds), NCCL (CUDA builds; fedattn/agent/mpi_collective.h makes both), a single rank
+// (CPU builds), NCCL (CUDA builds; fedattn/agent/site_collective.h makes both), a single rank
 // (no mpirun: every operation is a no-op), and an in-process group of threads for tests
 // (in_process_collective.h). Shaped after gloo's context/transport split.
 //

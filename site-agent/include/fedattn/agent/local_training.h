@@ -17,6 +17,10 @@
 #include "fedattn/models/transformer.h"
 #include "fedattn/tensor/tensor_buffer.h"
 
+namespace fedattn::parallel {
+class Collective;
+}
+
 namespace fedattn::agent {
 
 struct LocalDataset {
@@ -36,6 +40,10 @@ struct LocalTrainingOptions {
   double proximal_mu = 0;        // FedProx: gradient of (mu/2)||w - w_global||^2 added each step
   bool evaluate = false;         // metrics on the validation split after training
   std::optional<models::DpSgdOptions> dp;  // DP-SGD; unset = plain local training
+  // The site's ranks under mpirun (not owned; null = this process alone): every rank calls
+  // TrainLocally with the same job and options, starts from rank 0's model, and trains
+  // data-parallel; every rank returns the same update, or the first failing rank's error.
+  parallel::Collective* collective = nullptr;
   models::TrainProgressCallback progress;  // after every step (a progress bar); empty = none
 };
 

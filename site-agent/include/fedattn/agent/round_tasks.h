@@ -19,12 +19,17 @@
 
 namespace fedattn::agent {
 
+class SiteWorkers;
+
 class RoundTasks {
  public:
   // Borrows everything; all must outlive this object. The ledger lives in options.state_dir.
   RoundTasks(const AgentOptions* options, const rpc::TlsIdentity* identity, CoordinatorLink* link,
              SiteLedger* ledger)
       : options_(options), identity_(identity), link_(link), ledger_(ledger) {}
+
+  // Under mpirun (rank 0): train tasks also run on the site's other ranks (not owned).
+  void set_workers(SiteWorkers* workers) { workers_ = workers; }
 
   [[nodiscard]] absl::Status HandleInit(const v1::Task& task);
   [[nodiscard]] absl::Status HandleTrain(const v1::Task& task);
@@ -42,6 +47,7 @@ class RoundTasks {
   CoordinatorLink* link_;
   SiteLedger* ledger_;
   models::TrainProgressCallback training_progress_;
+  SiteWorkers* workers_ = nullptr;
 };
 
 }  // namespace fedattn::agent
