@@ -10,8 +10,11 @@
 // arguments or a federation that could not be brought up.
 #include <stdlib.h>
 
+#include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <limits>
+#include <string>
 
 #include "CLI/CLI.hpp"
 #include "fedattn/common/logging.h"
@@ -32,7 +35,26 @@ std::filesystem::path MakeTempDir() {
   return pattern;
 }
 
-int Run(fedattn::simulation::SimulationOptions options, bool keep) {
+// One line of what this process holds after a round: resident memory (VmRSS) and open file
+// descriptors. Coordinator and sites share the process, so a leak in either shows; the load test
+// (tests/integration/load_test.cc) reads these lines.
+void PrintResources(int64_t round) {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  double rss_mb = -1;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) rss_mb = std::stod(line.substr(6)) / 1024;
+  }
+  int64_t fds = 0;
+  std::error_code error;
+  for (auto it = std::filesystem::directory_iterator("/proc/self/fd", error);
+       !error && it != std::filesystem::directory_iterator(); it.increment(error)) {
+    ++fds;
+  }
+  std::cerr << "resources after round " << round << ": rss_mb " << rss_mb << " fds " << fds << std::endl;
+}
+
+int Run(fedattn::simulation::SimulationOptions options, bool keep, bool resources) {
   const bool temporary = options.out.empty();
   if (temporary) {
     options.out = MakeTempDir();
@@ -41,8 +63,9 @@ int Run(fedattn::simulation::SimulationOptions options, bool keep) {
       return 2;
     }
   }
-  auto result = fedattn::simulation::RunSimulation(options, [](const fedattn::v1::RoundInfo& round) {
+  auto result = fedattn::simulation::RunSimulation(options, [resources](const fedattn::v1::RoundInfo& round) {
     if (round.round() > 0) std::cerr << fedattn::simulation::DescribeRound(round) << std::endl;
+    if (resources && round.round() > 0) PrintResources(round.round());
   });
   if (temporary && !keep) {
     std::error_code ignored;
@@ -68,7 +91,7 @@ int main(int argc, char** argv) {
   fedattn::simulation::SimulationOptions options;
   std::string split = "iid", log_level = "warn";
   double timeout_s = 7200;
-  bool keep = false;
+  bool keep = false, resources = false;
   app.add_option("--job", options.job, "The job file (configs/jobs/*.yaml)")->required()->check(CLI::ExistingFile);
   app.add_option("--data", options.data, "One CSV, split across the sites")->required()->check(CLI::ExistingFile);
   app.add_option("--sites", options.sites, "Number of virtual sites (site-1..site-N); at least the job's "
@@ -84,6 +107,8 @@ int main(int argc, char** argv) {
   app.add_option("--out", options.out,
                  "Work directory (must be empty or absent), kept after the run; default: a temporary one, removed");
   app.add_flag("--keep", keep, "Keep the temporary work directory and print its path");
+  app.add_flag("--resources", resources,
+               "After each round, print this process's resident memory and open file descriptors");
   app.add_option("--threads-per-site", options.threads_per_site,
                  "Replaces the job's local.threads (0 keeps the job's value)")
       ->capture_default_str();
@@ -105,7 +130,7 @@ int main(int argc, char** argv) {
   options.split = *mode;
   options.timeout = absl::Seconds(timeout_s);
   try {
-    return Run(options, keep);
+    return Run(options, keep, resources);
   } catch (const std::exception& e) {
     std::cerr << "fedattn-simulate: unexpected error: " << e.what() << "\n";
     return 1;
