@@ -19,6 +19,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
 #include "fedattn/common/files.h"
 #include "fedattn/common/logging.h"
 #include "fedattn/common/status_macros.h"
@@ -157,7 +158,19 @@ absl::StatusOr<std::unique_ptr<DashboardServer>> DashboardServer::Start(Dashboar
   server->port_ = port;
   const std::string url_host = host.find(':') != std::string::npos ? absl::StrCat("[", host, "]") : host;
   server->url_ = absl::StrCat(https ? "https" : "http", "://", url_host, ":", port, "/");
-  server->thread_ = std::thread([http = server->http_.get()] { http->listen_after_bind(); });
+  server->thread_ = std::thread([http = server->http_.get(), done = &server->listen_returned_] {
+    http->listen_after_bind();
+    done->store(true);
+  });
+  // stop() only ends a server that is already running: wait for it, so that a Stop() right after
+  // Start() cannot be lost (and leave Stop() joining a thread that never ends).
+  const absl::Time give_up = absl::Now() + absl::Seconds(10);
+  while (!server->http_->is_running() && !server->listen_returned_.load() && absl::Now() < give_up) {
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  if (!server->http_->is_running()) {
+    return absl::UnavailableError(absl::StrCat("dashboard: the server on ", options.listen, " did not start"));
+  }
   spdlog::info("dashboard listening on {} ({})", server->url_,
                server->token_.empty() ? "no credential: loopback only" : "admin token required");
   return server;

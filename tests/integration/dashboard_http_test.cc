@@ -145,6 +145,11 @@ class DashboardTest : public ::testing::Test {
     ASSERT_EQ(waited_->exit_code, 0) << waited_->output << "\n" << coordinator_->Log();
   }
 
+  // The jobs page; the job page (charts, participation, budget, rounds); /metrics.
+  static void CheckJobsPage();
+  static void CheckJobPage();
+  static void CheckMetrics();
+
   static httplib::Result Get(const std::string& path) {
     httplib::Client client("127.0.0.1", PortOf(*url_));
     client.set_read_timeout(10, 0);
@@ -166,7 +171,7 @@ std::string* DashboardTest::url_ = nullptr;
 std::string* DashboardTest::job_id_ = nullptr;
 CommandResult* DashboardTest::waited_ = nullptr;
 
-TEST_F(DashboardTest, JobsPageListsTheFinishedJobAndTheSites) {
+void DashboardTest::CheckJobsPage() {
   EXPECT_THAT(*url_, ::testing::StartsWith("http://127.0.0.1:"));
   const httplib::Result page = Get("/");
   ASSERT_TRUE(page) << httplib::to_string(page.error());
@@ -180,7 +185,7 @@ TEST_F(DashboardTest, JobsPageListsTheFinishedJobAndTheSites) {
   EXPECT_EQ(Count(page->body, "class=\"online\""), kSites.size());
 }
 
-TEST_F(DashboardTest, JobPageShowsChartsParticipationBudgetAndRounds) {
+void DashboardTest::CheckJobPage() {
   const httplib::Result page = Get("/jobs/" + *job_id_);
   ASSERT_TRUE(page) << httplib::to_string(page.error());
   ASSERT_EQ(page->status, 200);
@@ -204,7 +209,7 @@ TEST_F(DashboardTest, JobPageShowsChartsParticipationBudgetAndRounds) {
   EXPECT_EQ(missing->status, 404);
 }
 
-TEST_F(DashboardTest, MetricsCountRoundsBytesSitesAndEpsilon) {
+void DashboardTest::CheckMetrics() {
   const httplib::Result page = Get("/metrics");
   ASSERT_TRUE(page) << httplib::to_string(page.error());
   ASSERT_EQ(page->status, 200);
@@ -226,6 +231,22 @@ TEST_F(DashboardTest, MetricsCountRoundsBytesSitesAndEpsilon) {
     EXPECT_EQ(Sample(metrics, absl::StrCat("fedattn_site_rounds_total{", job, ",site=\"", site,
                                            "\",status=\"contributed\"}")),
               2);
+  }
+}
+
+// ctest runs every test in a process of its own, each running the job: so few tests, each checking much.
+TEST_F(DashboardTest, FinishedJobPagesAndMetricsOverHttp) {
+  {
+    SCOPED_TRACE("jobs page");
+    CheckJobsPage();
+  }
+  {
+    SCOPED_TRACE("job page");
+    CheckJobPage();
+  }
+  {
+    SCOPED_TRACE("metrics");
+    CheckMetrics();
   }
 }
 

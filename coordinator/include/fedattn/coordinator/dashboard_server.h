@@ -11,6 +11,7 @@
 // Content-Security-Policy (no script, no outside resource) and are never cached.
 #pragma once
 
+#include <atomic>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -75,6 +76,7 @@ class DashboardServer {
   std::string token_;  // empty: no credential required (loopback without token_file)
   std::unique_ptr<httplib::Server> http_;
   std::thread thread_;
+  std::atomic<bool> listen_returned_{false};
   int port_ = 0;
   std::string url_;
 };
