@@ -1,5 +1,6 @@
 #include "fedattn/agent/agent.h"
 
+#include <atomic>
 #include <deque>
 #include <thread>
 
@@ -136,15 +137,22 @@ TEST(AgentTest, RunsTasksThroughTheirHandlerAndSurvivesUnknownKinds) {
     absl::MutexLock lock(&link.mu_);
     link.tasks_ = {unknown, train};
   }
-  Agent agent(Options(), &link);
+  // Declared before the agent: the handler runs on the agent's worker thread, which Run() does
+  // not join (~Agent does), so what it touches must outlive the agent.
   absl::Mutex ran_mu;
   std::vector<std::string> ran;
+  std::atomic<int> handled{0};
+  Agent agent(Options(), &link);
   agent.SetTaskHandler("train", [&](const v1::Task& task) {
     absl::MutexLock lock(&ran_mu);
     ran.push_back(task.round().job_id());
+    ++handled;
     return absl::InternalError("disk full");  // a failed task is reported, the agent goes on
   });
-  const absl::Status status = RunUntil(agent, link, [&] { return link.tasks_.empty() && link.heartbeats_ >= 3; });
+  // Pulled is not handled: wait for the handler too (ASan found the handler writing to `ran`
+  // after the test had checked it and left).
+  const absl::Status status = RunUntil(
+      agent, link, [&] { return link.tasks_.empty() && handled.load() >= 1 && link.heartbeats_ >= 3; });
   EXPECT_TRUE(status.ok());
   absl::MutexLock lock(&ran_mu);
   EXPECT_EQ(ran, std::vector<std::string>{"job-1"});
