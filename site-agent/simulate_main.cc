@@ -54,7 +54,7 @@ void PrintResources(int64_t round) {
   std::cerr << "resources after round " << round << ": rss_mb " << rss_mb << " fds " << fds << std::endl;
 }
 
-int Run(fedattn::simulation::SimulationOptions options, bool keep, bool resources) {
+int Run(fedattn::simulation::SimulationOptions options, bool keep, bool resources, bool json) {
   const bool temporary = options.out.empty();
   if (temporary) {
     options.out = MakeTempDir();
@@ -77,7 +77,11 @@ int Run(fedattn::simulation::SimulationOptions options, bool keep, bool resource
     std::cerr << "fedattn-simulate: " << result.status().message() << "\n";
     return 2;
   }
-  fedattn::simulation::PrintReport(*result, std::cout);
+  if (json) {
+    std::cout << fedattn::simulation::ReportToJson(*result);
+  } else {
+    fedattn::simulation::PrintReport(*result, std::cout);
+  }
   return result->job.state() == "completed" ? 0 : 1;
 }
 
@@ -91,7 +95,7 @@ int main(int argc, char** argv) {
   fedattn::simulation::SimulationOptions options;
   std::string split = "iid", log_level = "warn";
   double timeout_s = 7200;
-  bool keep = false, resources = false;
+  bool keep = false, resources = false, json = false;
   app.add_option("--job", options.job, "The job file (configs/jobs/*.yaml)")->required()->check(CLI::ExistingFile);
   app.add_option("--data", options.data, "One CSV, split across the sites")->required()->check(CLI::ExistingFile);
   app.add_option("--sites", options.sites, "Number of virtual sites (site-1..site-N); at least the job's "
@@ -107,6 +111,8 @@ int main(int argc, char** argv) {
   app.add_option("--out", options.out,
                  "Work directory (must be empty or absent), kept after the run; default: a temporary one, removed");
   app.add_flag("--keep", keep, "Keep the temporary work directory and print its path");
+  app.add_flag("--json", json, "Print the final report as JSON (the job with its rounds, each site's releases and "
+                               "epsilon) instead of tables");
   app.add_flag("--resources", resources,
                "After each round, print this process's resident memory and open file descriptors");
   app.add_option("--threads-per-site", options.threads_per_site,
@@ -130,7 +136,7 @@ int main(int argc, char** argv) {
   options.split = *mode;
   options.timeout = absl::Seconds(timeout_s);
   try {
-    return Run(options, keep, resources);
+    return Run(options, keep, resources, json);
   } catch (const std::exception& e) {
     std::cerr << "fedattn-simulate: unexpected error: " << e.what() << "\n";
     return 1;

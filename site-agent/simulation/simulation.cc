@@ -14,6 +14,8 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "admin_client.h"
+#include "job_command.h"
+#include "nlohmann/json.hpp"
 #include "fedattn/agent/agent.h"
 #include "fedattn/agent/coordinator_link.h"
 #include "fedattn/agent/round_tasks.h"
@@ -312,6 +314,25 @@ void PrintReport(const SimulationResult& result, std::ostream& out) {
         << "\n";
   }
   out << std::right;
+}
+
+std::string ReportToJson(const SimulationResult& result) {
+  // JSON has no infinity: an unbounded epsilon (no sample-level DP) is null.
+  auto epsilon = [](double value) { return std::isfinite(value) ? nlohmann::json(value) : nlohmann::json(nullptr); };
+  nlohmann::json sites = nlohmann::json::array();
+  for (const SiteOutcome& site : result.sites) {
+    sites.push_back({{"name", site.name},
+                     {"rows", site.rows},
+                     {"releases", site.releases},
+                     {"refusals", site.refusals},
+                     {"epsilon_job", epsilon(site.epsilon_job)},
+                     {"epsilon_total", epsilon(site.epsilon_total)}});
+  }
+  const nlohmann::json report = {{"job", nlohmann::json::parse(cli::ToJson(result.job))},
+                                 {"sites", sites},
+                                 {"delta", result.delta},
+                                 {"threads_per_site", result.threads_per_site}};
+  return report.dump(2) + "\n";
 }
 
 }  // namespace fedattn::simulation

@@ -82,5 +82,9 @@ using RoundCallback = std::function<void(const v1::RoundInfo& round)>;
 std::string DescribeRound(const v1::RoundInfo& round);
 // The summary: the job's state, the round table, and each site's epsilon from its ledger.
 void PrintReport(const SimulationResult& result, std::ostream& out);
+// The same as one JSON object: "job" (the admin API's JobInfo, protobuf's JSON mapping), "sites"
+// (name, rows, releases, refusals, epsilon_job, epsilon_total; null for an unbounded epsilon),
+// "delta", "threads_per_site".
+std::string ReportToJson(const SimulationResult& result);
 
 }  // namespace fedattn::simulation
