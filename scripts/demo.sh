@@ -120,6 +120,17 @@ echo
 echo "== the final global model"
 admin model export "$JOB_ID" -o "$RUN/$JOB_ID.safetensors"
 echo "   written to $RUN/$JOB_ID.safetensors"
+echo
+echo "== the privacy budget table (from the coordinator's audit log, verified against the CA)"
+admin audit privacy
+echo
+echo "== the audit log, exported and verified offline; each site checks it against its own ledger"
+admin audit export -o "$RUN/audit.jsonl" >/dev/null
+"$BIN/coordinator/fedattn" audit verify "$RUN/audit.jsonl" --ca "$KITS/operator/ca.crt"
+for site in "${SITES[@]}"; do
+  "$BIN/site-agent/fedattn-agent" audit compare --config "$KITS/$site/site.yaml" --export "$RUN/audit.jsonl" |
+    tail -n 1 | sed "s/^/   $site: /"
+done
 if [ "$KEEP" -eq 1 ]; then
   echo "demo: running; press Ctrl-C to stop (logs in $RUN)"
   wait
