@@ -9,7 +9,10 @@
 #include <memory>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "fedattn/common/files.h"
 #include "fedattn/common/status_macros.h"
+#include "fedattn/crypto/certificate.h"
 #include "fedattn/crypto/openssl_error.h"
 
 namespace fedattn::crypto {
@@ -168,6 +171,44 @@ absl::Status VerifyCertificateWithCrl(X509* cert, X509* ca_cert, absl::string_vi
         absl::StrCat("certificate verification failed: ", X509_verify_cert_error_string(error)));
   }
   return absl::OkStatus();
+}
+
+bool RevocationList::IsRevoked(absl::string_view cert_pem) {
+  auto cert = CertificateFromPem(cert_pem);
+  if (!cert.ok()) return false;
+  const std::string serial = CertificateSerialHex(cert->get());
+  absl::MutexLock lock(&mu_);
+  RefreshLocked();
+  return revoked_.count(serial) > 0;
+}
+
+void RevocationList::RefreshLocked() {
+  const absl::Time now = absl::Now();
+  if (now - checked_ < recheck_) return;
+  checked_ = now;
+  std::string listing;
+  std::vector<std::filesystem::path> files;
+  std::error_code error;
+  for (const auto& entry : std::filesystem::directory_iterator(crl_dir_, error)) {
+    std::error_code ignored;
+    const auto size = entry.file_size(ignored);
+    const auto time = entry.last_write_time(ignored).time_since_epoch().count();
+    absl::StrAppend(&listing, entry.path().filename().string(), ":", size, ":", time, ";");
+    files.push_back(entry.path());
+  }
+  if (listing == listing_) return;
+  listing_ = listing;
+  auto ca = CertificateFromPem(ca_pem_);
+  if (!ca.ok()) return;
+  std::set<std::string> revoked;
+  for (const std::filesystem::path& file : files) {
+    auto pem = ReadFile(file);
+    if (!pem.ok()) continue;
+    auto crl = ReadCrlPem(*pem, ca->get());
+    if (!crl.ok()) continue;
+    for (const RevokedCertificate& entry : crl->revoked) revoked.insert(entry.serial_hex);
+  }
+  revoked_ = std::move(revoked);
 }
 
 }  // namespace fedattn::crypto

@@ -8,8 +8,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "fedattn/common/files.h"
 #include "fedattn/common/status_macros.h"
 #include "fedattn/config.h"
+#include "fedattn/crypto/crl.h"
 #include "fedattn/rpc/peer.h"
 #include "fedattn/rpc/status.h"
 #include "fedattn/rpc/tensor_stream.h"
@@ -18,11 +20,38 @@
 namespace fedattn::coordinator {
 namespace {
 
-// The caller's certificate must be a site's, and the site it claims to be must be that one.
-absl::StatusOr<crypto::CertificateInfo> AuthorizeSite(const grpc::ServerContext& context,
-                                                      const std::string& claimed_name) {
+// The revocation lists of the coordinator's tls.crl_dir (null without one), one per directory
+// for the process (tests run several coordinators in one process).
+crypto::RevocationList* RevocationsOf(const rpc::TlsFiles& tls) {
+  if (tls.crl_dir.empty()) return nullptr;
+  static absl::Mutex mu(absl::kConstInit);
+  static auto* const lists = new std::map<std::string, std::unique_ptr<crypto::RevocationList>>();
+  absl::MutexLock lock(&mu);
+  std::unique_ptr<crypto::RevocationList>& list = (*lists)[tls.crl_dir.string()];
+  if (list == nullptr) list = std::make_unique<crypto::RevocationList>(tls.crl_dir, ReadFile(tls.ca_cert).value_or(""));
+  return list.get();
+}
+
+// The caller's certificate must be a site's and not revoked. TLS checks the CRL at the
+// handshake only; this catches connections made before the revocation.
+absl::StatusOr<crypto::CertificateInfo> RequireSite(const grpc::ServerContext& context, const rpc::TlsFiles& tls) {
   ASSIGN_OR_RETURN(crypto::CertificateInfo peer,
                    rpc::RequirePeerRole(context, crypto::PartyRole::kSite, "site service"));
+  if (crypto::RevocationList* revocations = RevocationsOf(tls); revocations != nullptr) {
+    ASSIGN_OR_RETURN(std::string pem, rpc::PeerCertificatePem(context));
+    if (revocations->IsRevoked(pem)) {
+      return absl::PermissionDeniedError(
+          absl::StrCat("the certificate of site '", peer.name, "' has been revoked (", peer.fingerprint.substr(0, 16),
+                       "…, on the consortium CA's revocation list)"));
+    }
+  }
+  return peer;
+}
+
+// RequireSite, and the site it claims to be must be that one.
+absl::StatusOr<crypto::CertificateInfo> AuthorizeSite(const grpc::ServerContext& context,
+                                                      const std::string& claimed_name, const rpc::TlsFiles& tls) {
+  ASSIGN_OR_RETURN(crypto::CertificateInfo peer, RequireSite(context, tls));
   if (claimed_name != peer.name) {
     return absl::PermissionDeniedError(
         absl::StrCat("the certificate of site '", peer.name, "' cannot act as site '", claimed_name, "'"));
@@ -99,7 +128,7 @@ class CallWatchdog {
 
 grpc::Status SiteServiceImpl::Register(grpc::ServerContext* context, const v1::RegisterRequest* request,
                                        v1::RegisterResponse* response) {
-  auto peer = AuthorizeSite(*context, request->site_name());
+  auto peer = AuthorizeSite(*context, request->site_name(), options_->tls);
   if (!peer.ok()) return Refuse("Register", peer.status());
   auto previous = registry_->Get(peer->name);
   auto pem = rpc::PeerCertificatePem(*context);
@@ -126,7 +155,7 @@ grpc::Status SiteServiceImpl::Register(grpc::ServerContext* context, const v1::R
 
 grpc::Status SiteServiceImpl::Heartbeat(grpc::ServerContext* context, const v1::HeartbeatRequest* request,
                                         v1::HeartbeatResponse* response) {
-  auto peer = AuthorizeSite(*context, request->site_name());
+  auto peer = AuthorizeSite(*context, request->site_name(), options_->tls);
   if (!peer.ok()) return Refuse("Heartbeat", peer.status());
   const absl::Time now = clock_->Now();
   const absl::Status status = registry_->Heartbeat(peer->name, request->state(), now);
@@ -137,7 +166,7 @@ grpc::Status SiteServiceImpl::Heartbeat(grpc::ServerContext* context, const v1::
 
 grpc::Status SiteServiceImpl::PullTask(grpc::ServerContext* context, const v1::PullTaskRequest* request,
                                        v1::PullTaskResponse* response) {
-  auto peer = AuthorizeSite(*context, request->site_name());
+  auto peer = AuthorizeSite(*context, request->site_name(), options_->tls);
   if (!peer.ok()) return Refuse("PullTask", peer.status());
   const int64_t wait_ms = std::min<int64_t>(request->wait_ms(), options_->max_pull_wait_ms);
   absl::Time deadline = absl::Now() + absl::Milliseconds(wait_ms);
@@ -150,7 +179,7 @@ grpc::Status SiteServiceImpl::PullTask(grpc::ServerContext* context, const v1::P
 
 grpc::Status SiteServiceImpl::DownloadModel(grpc::ServerContext* context, const v1::DownloadModelRequest* request,
                                             grpc::ServerWriter<v1::TensorChunk>* writer) {
-  auto peer = rpc::RequirePeerRole(*context, crypto::PartyRole::kSite, "site service");
+  auto peer = RequireSite(*context, options_->tls);
   if (!peer.ok()) return Refuse("DownloadModel", peer.status());
   auto runner = jobs_->Running(request->round().job_id());
   if (!runner.ok()) return Refuse("DownloadModel", runner.status());
@@ -187,7 +216,7 @@ grpc::Status SiteServiceImpl::DownloadModel(grpc::ServerContext* context, const 
 grpc::Status SiteServiceImpl::UploadUpdate(grpc::ServerContext* context,
                                            grpc::ServerReader<v1::UploadUpdateRequest>* reader,
                                            v1::UploadUpdateResponse* response) {
-  auto peer = rpc::RequirePeerRole(*context, crypto::PartyRole::kSite, "site service");
+  auto peer = RequireSite(*context, options_->tls);
   if (!peer.ok()) return Refuse("UploadUpdate", peer.status());
   v1::UploadUpdateRequest message;
   // Counts every message read, whether or not the upload is then accepted.
@@ -244,7 +273,7 @@ grpc::Status SiteServiceImpl::UploadUpdate(grpc::ServerContext* context,
 
 grpc::Status SiteServiceImpl::ReportTask(grpc::ServerContext* context, const v1::ReportTaskRequest* request,
                                          v1::ReportTaskResponse* response) {
-  auto peer = AuthorizeSite(*context, request->site_name());
+  auto peer = AuthorizeSite(*context, request->site_name(), options_->tls);
   if (!peer.ok()) return Refuse("ReportTask", peer.status());
   auto runner = jobs_->Running(request->round().job_id());
   if (!runner.ok()) return Refuse("ReportTask", runner.status());
@@ -255,7 +284,7 @@ grpc::Status SiteServiceImpl::ReportTask(grpc::ServerContext* context, const v1:
 
 grpc::Status SiteServiceImpl::SecAggStep(grpc::ServerContext* context, const v1::SecAggStepRequest* request,
                                          v1::SecAggStepResponse* response) {
-  auto peer = AuthorizeSite(*context, request->site_name());
+  auto peer = AuthorizeSite(*context, request->site_name(), options_->tls);
   if (!peer.ok()) return Refuse("SecAggStep", peer.status());
   auto runner = jobs_->Running(request->round().job_id());
   if (!runner.ok()) return Refuse("SecAggStep", runner.status());
@@ -268,7 +297,7 @@ grpc::Status SiteServiceImpl::SecAggStep(grpc::ServerContext* context, const v1:
 grpc::Status SiteServiceImpl::RecordLedgerEntry(grpc::ServerContext* context,
                                                 const v1::RecordLedgerEntryRequest* request,
                                                 v1::RecordLedgerEntryResponse* response) {
-  auto peer = AuthorizeSite(*context, request->site_name());
+  auto peer = AuthorizeSite(*context, request->site_name(), options_->tls);
   if (!peer.ok()) return Refuse("RecordLedgerEntry", peer.status());
   audit::AuditLog* log = jobs_->audit();
   if (log == nullptr) {

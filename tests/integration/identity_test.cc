@@ -120,6 +120,18 @@ TEST(RevocationTest, RevokedSiteIsRefusedAtItsNextHandshake) {
     return stub->Register(&context, request, &response);
   };
   ASSERT_TRUE(register_site("hospital-b").ok()) << "an empty CRL lets every consortium member in";
+  // A connection made before the revocation, as an agent's long-lived one.
+  auto connected = v1::SiteService::NewStub(rpc::MakeChannel(federation.Identity("hospital-b"),
+                                                             federation.address(), "coordinator"));
+  auto heartbeat = [&] {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    v1::HeartbeatRequest request;
+    request.set_site_name("hospital-b");
+    v1::HeartbeatResponse response;
+    return connected->Heartbeat(&context, request, &response);
+  };
+  ASSERT_TRUE(heartbeat().ok());
 
   const CommandResult revoke =
       RunCommand({CliBinary(), "provision", "--revoke", "hospital-b", "--out", federation.root().string()});
@@ -141,6 +153,15 @@ TEST(RevocationTest, RevokedSiteIsRefusedAtItsNextHandshake) {
   EXPECT_EQ(check.exit_code, 1) << check.output;
   EXPECT_THAT(check.output, HasSubstr("our certificate has been revoked"));
   EXPECT_TRUE(register_site("hospital-a").ok());
+  // The old connection is refused too, from its next call on (the coordinator rereads its CRL
+  // directory at most once a second: poll).
+  grpc::Status status = heartbeat();
+  for (int i = 0; i < 100 && status.ok(); ++i) {
+    absl::SleepFor(absl::Milliseconds(100));
+    status = heartbeat();
+  }
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED) << status.error_message();
+  EXPECT_THAT(status.error_message(), HasSubstr("the certificate of site 'hospital-b' has been revoked"));
 
   const CommandResult again =
       RunCommand({CliBinary(), "provision", "--revoke", "hospital-b", "--out", federation.root().string()});

@@ -1,5 +1,10 @@
 #include "fedattn/crypto/crl.h"
 
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
 #include "fedattn/crypto/certificate.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -115,6 +120,28 @@ TEST(CrlTest, FileNameIsTheCaSubjectHashWithTheIndex) {
   EXPECT_EQ(name.size(), 11u);
   EXPECT_EQ(name.substr(8), ".r2");
   EXPECT_EQ(CrlFileName(ca.cert.get(), 0).substr(0, 8), name.substr(0, 8));
+}
+
+TEST(CrlTest, RevocationListFollowsTheDirectory) {
+  Ca ca = MakeCa();
+  X509Ptr site = Issue(ca, "hospital-a");
+  const std::string site_pem = *CertificateToPem(site.get());
+  const std::string ca_pem = *CertificateToPem(ca.cert.get());
+  const std::filesystem::path dir = std::filesystem::temp_directory_path() / ("crl-test-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  RevocationList list(dir, ca_pem, absl::ZeroDuration());
+  EXPECT_FALSE(list.IsRevoked(site_pem)) << "no CRL yet";
+  std::ofstream(dir / CrlFileName(ca.cert.get(), 0)) << *IssueCrlPem(Contents(0, {}), ca.cert.get(), ca.key.get());
+  EXPECT_FALSE(list.IsRevoked(site_pem));
+  std::ofstream(dir / CrlFileName(ca.cert.get(), 1))
+      << *IssueCrlPem(Contents(1, {{CertificateSerialHex(site.get()), kNow}}), ca.cert.get(), ca.key.get());
+  EXPECT_TRUE(list.IsRevoked(site_pem));
+  // Another CA's CRL listing the same serial does not count.
+  Ca other = MakeCa("other-fed");
+  RevocationList foreign(dir, *CertificateToPem(other.cert.get()), absl::ZeroDuration());
+  EXPECT_FALSE(foreign.IsRevoked(site_pem));
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

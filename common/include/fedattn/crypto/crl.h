@@ -4,8 +4,13 @@
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
+#include <set>
 #include <string>
 #include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -46,5 +51,30 @@ struct CrlContents {
 // OpenSSL's reason ("certificate revoked", "unable to get certificate CRL", ...).
 [[nodiscard]] absl::Status VerifyCertificateWithCrl(X509* cert, X509* ca_cert, absl::string_view crl_pem,
                                                     absl::Time now);
+
+// The serial numbers the CRLs of a hashed CRL directory revoke, for checking the calls of
+// connections made before a revocation: TLS looks at a CRL only during the handshake, and an
+// agent's connection can last for days. Reloads when the directory's files change, looking at
+// most once a second. Thread-safe.
+class RevocationList {
+ public:
+  // `ca_pem`: the CA whose CRLs count (others are ignored); `recheck`: how often at most the
+  // directory is looked at again.
+  RevocationList(std::filesystem::path crl_dir, std::string ca_pem, absl::Duration recheck = absl::Seconds(1))
+      : crl_dir_(std::move(crl_dir)), ca_pem_(std::move(ca_pem)), recheck_(recheck) {}
+  // Whether a CRL of the CA in the directory lists `cert_pem` now.
+  bool IsRevoked(absl::string_view cert_pem) ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  void RefreshLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const std::filesystem::path crl_dir_;
+  const std::string ca_pem_;
+  const absl::Duration recheck_;
+  absl::Mutex mu_;
+  absl::Time checked_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  std::string listing_ ABSL_GUARDED_BY(mu_);  // names, sizes and times of the files last read
+  std::set<std::string> revoked_ ABSL_GUARDED_BY(mu_);
+};
 
 }  // namespace fedattn::crypto
