@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fuzzes one target for longer than the test command does: scripts/fuzz.sh TARGET MINUTES
-#   TARGET   config_fuzz, safetensors_fuzz, wire_fuzz, secagg_fuzz (fuzz/*.cc; `list` prints them)
+#   TARGET   config_fuzz, safetensors_fuzz, wire_fuzz, secagg_fuzz, audit_fuzz (fuzz/*.cc; `list` prints them)
 #   MINUTES  wall-clock minutes (default 10)
 # Builds the libFuzzer targets with clang, ASan and UBSan into build-fuzz/ (FEDATTN_FUZZ_BUILD_DIR
 # overrides), starts from the seed corpus fuzz/corpus/TARGET plus the inputs of past crashes
@@ -10,7 +10,7 @@
 # Extra arguments after MINUTES go to libFuzzer (e.g. -jobs=2 -workers=2).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-TARGETS=(config_fuzz safetensors_fuzz wire_fuzz secagg_fuzz)
+TARGETS=(config_fuzz safetensors_fuzz wire_fuzz secagg_fuzz audit_fuzz)
 target=${1:-}
 minutes=${2:-10}
 if [ -z "$target" ] || [ "$target" = list ]; then

@@ -50,7 +50,7 @@ if [ "$fuzz" = 1 ]; then
       -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFEDATTN_FUZZ=ON -DFEDATTN_SANITIZE=address,undefined \
       -DFEDATTN_BUILD_BENCH=OFF -DFEDATTN_FUZZ_SECONDS="${FEDATTN_FUZZ_SECONDS:-5}"
   fi
-  cmake --build "$FUZZ_DIR" --parallel "$(nproc)" --target config_fuzz safetensors_fuzz wire_fuzz secagg_fuzz
+  cmake --build "$FUZZ_DIR" --parallel "$(nproc)" --target config_fuzz safetensors_fuzz wire_fuzz secagg_fuzz audit_fuzz
   source tests/sanitizers/env.sh
   (cd "$FUZZ_DIR" && ctest --output-on-failure --label-regex fuzz)
 fi
