@@ -177,6 +177,7 @@ int main(int argc, char** argv) {
   double collective_timeout_s = 600;
   app.add_option("--collective-timeout", collective_timeout_s,
                  "Under mpirun: seconds a rank waits for the others in one operation before failing the task")
+      ->envname("FEDATTN_COLLECTIVE_TIMEOUT")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
 
