@@ -7,6 +7,7 @@
 #include "CLI/CLI.hpp"
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "fedattn/coordinator/federation_config.h"
 #include "fedattn/v1/fedattn.pb.h"
 #include "nlohmann/json.hpp"
 
@@ -21,5 +22,8 @@ void ExitOnError(const absl::Status& status, absl::string_view command);
 // The `fedattn status` table and its --json form (exposed for tests).
 std::string FormatStatusTable(const v1::GetStatusResponse& status);
 nlohmann::json StatusToJson(const v1::GetStatusResponse& status);
+
+// `fedattn provision --json`: {"federation", "ca": OUT/ca, "kits": [{"party", "role", "path"}]}.
+nlohmann::json ProvisionToJson(const coordinator::FederationConfig& config, const std::string& out);
 
 }  // namespace fedattn::cli

@@ -1,3 +1,4 @@
+#include <filesystem>
 #include <iostream>
 
 #include "absl/time/clock.h"
@@ -13,11 +14,24 @@ void ExitOnError(const absl::Status& status, absl::string_view command) {
   throw CLI::RuntimeError(1);
 }
 
+nlohmann::json ProvisionToJson(const coordinator::FederationConfig& config, const std::string& out) {
+  const std::filesystem::path root(out);
+  nlohmann::json kits = nlohmann::json::array();
+  auto add = [&](const std::string& party, const char* role) {
+    kits.push_back({{"party", party}, {"role", role}, {"path", (root / "kits" / party).string()}});
+  };
+  add(config.coordinator.name, "coordinator");
+  for (const std::string& site : config.sites) add(site, "site");
+  for (const std::string& admin : config.admins) add(admin, "admin");
+  return {{"federation", config.name}, {"ca", (root / "ca").string()}, {"kits", kits}};
+}
+
 void AddProvisionCommand(CLI::App& app) {
   struct Flags {
     std::string config;
     std::string out;
     std::string revoke;
+    bool json = false;
   };
   auto flags = std::make_shared<Flags>();
   CLI::App* command = app.add_subcommand(
@@ -28,6 +42,7 @@ void AddProvisionCommand(CLI::App& app) {
   command->add_option("--revoke", flags->revoke,
                       "Revoke the certificate in this party's kit under --out: writes the CA's new revocation "
                       "list into every kit's crl/ folder (no --config)");
+  command->add_flag("--json", flags->json, "Print the CA folder and every kit (party, role, path) as JSON");
   command->callback([flags] {
     if (!flags->revoke.empty()) {
       ExitOnError(coordinator::RevokeParty(flags->out, flags->revoke, absl::Now()), "provision --revoke");
@@ -40,6 +55,10 @@ void AddProvisionCommand(CLI::App& app) {
     auto config = coordinator::LoadFederationConfig(flags->config);
     ExitOnError(config.status(), "provision");
     ExitOnError(coordinator::Provision(*config, flags->out, absl::Now()), "provision");
+    if (flags->json) {
+      std::cout << ProvisionToJson(*config, flags->out).dump(2) << "\n";
+      return;
+    }
     std::cout << "CA:    " << flags->out << "/ca/ (keep ca.key offline; it is not part of any kit)\n";
     std::cout << "Kits:  " << flags->out << "/kits/<party>/ — hand each party its own folder:\n";
     std::cout << "  coordinator  " << config->coordinator.name << "\n";
