@@ -3,6 +3,8 @@
 #include <grpcpp/resource_quota.h>
 #include <grpcpp/server_builder.h>
 
+#include <cmath>
+
 #include "absl/strings/str_cat.h"
 #include "fedattn/common/status_macros.h"
 #include "fedattn/rpc/tls.h"
@@ -64,9 +66,20 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(Coor
   spdlog::info("coordinator '{}' listening on {} (port {}), state in {}", server->options_.name,
                server->options_.listen, server->port_, server->options_.state_dir.string());
   if (server->options_.dashboard.enabled) {
+    // The caps the sites' signed ledger entries carry (audit log): drawn in the budget chart.
+    auto caps = [audit = server->audit_.get(), registry = server->registry_.get()](const std::string& job) {
+      EpsilonCaps caps;
+      auto sites = registry->List();
+      if (audit == nullptr || !sites.ok()) return caps;
+      for (const SiteRecord& site : *sites) {
+        auto budget = audit->BudgetOf(site.name, job);
+        if (budget.ok() && budget->has_value() && std::isfinite((*budget)->cap)) caps[site.name] = (*budget)->cap;
+      }
+      return caps;
+    };
     ASSIGN_OR_RETURN(server->dashboard_,
                      DashboardServer::Start({&server->options_, server->store_.get(), server->registry_.get(),
-                                             &server->transfer_counters_, clock, nullptr}));
+                                             &server->transfer_counters_, clock, std::move(caps)}));
   }
   RETURN_IF_ERROR(server->jobs_->ResumeJobs());
   return server;

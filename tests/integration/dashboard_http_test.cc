@@ -94,7 +94,11 @@ class DashboardTest : public ::testing::Test {
     url_ = new std::string(DashboardUrl(*coordinator_));
     for (const std::string& site : kSites) {
       agents_.push_back(
-          federation_->StartAgent(site, absl::StrCat("data:\n  path: ", (root / (site + ".csv")).string(), "\n"))
+          // hospital-a sets a privacy cap: the coordinator learns it from its signed ledger entries.
+          federation_->StartAgent(site, absl::StrCat("data:\n  path: ", (root / (site + ".csv")).string(), "\n",
+                                                     site == "hospital-a"
+                                                         ? "policy:\n  epsilon_max: 50\n  delta: 1.0e-5\n"
+                                                         : ""))
               .release());
     }
     const absl::Time deadline = absl::Now() + absl::Seconds(60);
@@ -199,7 +203,8 @@ void DashboardTest::CheckJobPage() {
     EXPECT_THAT(html, HasSubstr(absl::StrCat(">", site, "</text>")));
     EXPECT_THAT(html, HasSubstr(absl::StrCat("<title>", site, ": round 2, ")));
   }
-  EXPECT_THAT(html, HasSubstr("Privacy caps not known to the coordinator"));
+  EXPECT_THAT(html, HasSubstr(">hospital-a cap</text>"));  // a dashed line at epsilon 50
+  EXPECT_THAT(html, HasSubstr("Privacy caps not known to the coordinator for hospital-b:"));
   EXPECT_EQ(Count(html, "class=\"p-contributed\""), 4u);  // 2 sites x 2 rounds
   EXPECT_THAT(html, HasSubstr("0 (initial model)"));
   EXPECT_EQ(Count(html, ">committed</span>"), 3u);  // rounds 0, 1, 2
