@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "absl/strings/str_split.h"
+#include "audit_log_link.h"
 #include "common/audit/audit_test_identities.h"
 #include "fedattn/agent/ledger_sync.h"
 #include "fedattn/audit/audit_log.h"
@@ -16,30 +17,6 @@ using audit::testing::CopyKey;
 using audit::testing::MakeParty;
 using audit::testing::Party;
 
-class DirectLink : public CoordinatorLink {
- public:
-  DirectLink(audit::AuditLog* log, std::string pem) : log_(log), pem_(std::move(pem)) {}
-  absl::StatusOr<v1::RegisterResponse> Register(const v1::RegisterRequest&) override { return v1::RegisterResponse(); }
-  absl::StatusOr<v1::HeartbeatResponse> Heartbeat(const v1::HeartbeatRequest&) override {
-    return v1::HeartbeatResponse();
-  }
-  absl::StatusOr<v1::PullTaskResponse> PullTask(const v1::PullTaskRequest&) override { return v1::PullTaskResponse(); }
-  absl::Status Explain(const absl::Status& failure) override { return failure; }
-  absl::StatusOr<v1::RecordLedgerEntryResponse> RecordLedgerEntry(const v1::RecordLedgerEntryRequest& request) override {
-    auto receipt = log_->RecordLedgerEntry(request.site_name(), pem_, request.entry_json(), request.signature());
-    if (!receipt.ok()) return receipt.status();
-    v1::RecordLedgerEntryResponse response;
-    response.set_receipt_json(receipt->json);
-    response.set_receipt_signature(receipt->signature);
-    response.set_log_seq(receipt->log_seq);
-    response.set_coordinator_certificate_pem(log_->certificate_pem());
-    return response;
-  }
-
- private:
-  audit::AuditLog* log_;
-  std::string pem_;
-};
 
 // A site with three entries (two logged, one not yet), and the coordinator's export.
 class LedgerAuditTest : public ::testing::Test {
@@ -52,7 +29,7 @@ class LedgerAuditTest : public ::testing::Test {
                                       {"coord", coordinator_.pem, CopyKey(coordinator_.key.get()), ca_.pem});
     ledger_ = *SiteLedger::Open(dir_.path() / "ledger.db", RealClock::Get(),
                                 LedgerSigner{"st-marys", site_.fingerprint, CopyKey(site_.key.get())});
-    DirectLink link(log.get(), site_.pem);
+    testing::AuditLogLink link(log.get(), site_.pem);
     for (int round = 1; round <= 2; ++round) {
       Release(round);
       ASSERT_TRUE(SyncLedger(*ledger_, link, "st-marys", ca_.pem).ok());

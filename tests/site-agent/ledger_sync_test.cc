@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "audit_log_link.h"
 #include "common/audit/audit_test_identities.h"
 #include "fedattn/audit/audit_log.h"
 #include "util/temp_dir.h"
@@ -13,35 +14,6 @@ using audit::testing::CopyKey;
 using audit::testing::MakeParty;
 using audit::testing::Party;
 
-// The coordinator's side of RecordLedgerEntry, in process: a real AuditLog.
-class LoggingLink : public CoordinatorLink {
- public:
-  LoggingLink(audit::AuditLog* log, std::string site_pem) : log_(log), site_pem_(std::move(site_pem)) {}
-  absl::StatusOr<v1::RegisterResponse> Register(const v1::RegisterRequest&) override { return v1::RegisterResponse(); }
-  absl::StatusOr<v1::HeartbeatResponse> Heartbeat(const v1::HeartbeatRequest&) override {
-    return v1::HeartbeatResponse();
-  }
-  absl::StatusOr<v1::PullTaskResponse> PullTask(const v1::PullTaskRequest&) override { return v1::PullTaskResponse(); }
-  absl::Status Explain(const absl::Status& failure) override { return failure; }
-  absl::StatusOr<v1::RecordLedgerEntryResponse> RecordLedgerEntry(const v1::RecordLedgerEntryRequest& request) override {
-    ++calls;
-    if (fail_at == calls) return absl::UnavailableError("connection reset");
-    auto receipt = log_->RecordLedgerEntry(request.site_name(), site_pem_, request.entry_json(), request.signature());
-    if (!receipt.ok()) return receipt.status();
-    v1::RecordLedgerEntryResponse response;
-    response.set_receipt_json(receipt->json);
-    response.set_receipt_signature(receipt->signature);
-    response.set_log_seq(receipt->log_seq);
-    response.set_coordinator_certificate_pem(log_->certificate_pem());
-    return response;
-  }
-  int calls = 0;
-  int fail_at = 0;  // the call that fails (0: none)
-
- private:
-  audit::AuditLog* log_;
-  std::string site_pem_;
-};
 
 class LedgerSyncTest : public ::testing::Test {
  protected:
@@ -75,7 +47,7 @@ class LedgerSyncTest : public ::testing::Test {
 TEST_F(LedgerSyncTest, SendsUnacknowledgedEntriesInOrderAndKeepsTheReceipts) {
   Release(1);
   Release(2);
-  LoggingLink link(log_.get(), site_.pem);
+  testing::AuditLogLink link(log_.get(), site_.pem);
   ASSERT_TRUE(SyncLedger(*ledger_, link, "st-marys", ca_.pem).ok());
   EXPECT_EQ(link.calls, 2);
   EXPECT_EQ(Unacknowledged(), 0u);
@@ -89,7 +61,7 @@ TEST_F(LedgerSyncTest, SendsUnacknowledgedEntriesInOrderAndKeepsTheReceipts) {
 TEST_F(LedgerSyncTest, AFailedCallLeavesTheRestForNextTime) {
   Release(1);
   Release(2);
-  LoggingLink link(log_.get(), site_.pem);
+  testing::AuditLogLink link(log_.get(), site_.pem);
   link.fail_at = 2;
   const absl::Status status = SyncLedger(*ledger_, link, "st-marys", ca_.pem);
   EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable);
@@ -102,7 +74,7 @@ TEST_F(LedgerSyncTest, AFailedCallLeavesTheRestForNextTime) {
 TEST_F(LedgerSyncTest, AReceiptFromACoordinatorOfAnotherCaIsRefused) {
   Release(1);
   Party other_ca = MakeParty("ca", crypto::PartyRole::kCa, nullptr);
-  LoggingLink link(log_.get(), site_.pem);
+  testing::AuditLogLink link(log_.get(), site_.pem);
   const absl::Status status = SyncLedger(*ledger_, link, "st-marys", other_ca.pem);
   EXPECT_EQ(status.code(), absl::StatusCode::kUnauthenticated) << status;
   EXPECT_EQ(Unacknowledged(), 1u);  // sent again next time, to a coordinator the site trusts
@@ -117,7 +89,7 @@ TEST_F(LedgerSyncTest, ALedgerWithoutTheSitesKeyCannotSync) {
   e.mechanism = LedgerMechanism::None();
   e.delta = 1e-5;
   ASSERT_TRUE(unsigned_ledger->RecordRelease(e).ok());
-  LoggingLink link(log_.get(), site_.pem);
+  testing::AuditLogLink link(log_.get(), site_.pem);
   EXPECT_EQ(SyncLedger(*unsigned_ledger, link, "st-marys", ca_.pem).code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(link.calls, 0);
 }
