@@ -14,6 +14,7 @@
 #include <fstream>
 #include <iostream>
 #include <limits>
+#include <sstream>
 #include <string>
 
 #include "CLI/CLI.hpp"
@@ -51,7 +52,11 @@ void PrintResources(int64_t round) {
        !error && it != std::filesystem::directory_iterator(); it.increment(error)) {
     ++fds;
   }
-  std::cerr << "resources after round " << round << ": rss_mb " << rss_mb << " fds " << fds << std::endl;
+  // One write: the sites' log lines share stderr, and a line written piece by piece can be split
+  // by them (tests/integration/load_test.cc parses it).
+  std::ostringstream sample;
+  sample << "resources after round " << round << ": rss_mb " << rss_mb << " fds " << fds << "\n";
+  std::cerr << sample.str() << std::flush;
 }
 
 int Run(fedattn::simulation::SimulationOptions options, bool keep, bool resources, bool json) {
