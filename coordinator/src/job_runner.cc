@@ -329,7 +329,10 @@ void JobRunner::RecordSite(int64_t round, const SiteSlot& slot) {
 
 absl::Status JobRunner::EnsureInitialModel() {
   const std::filesystem::path path = CheckpointPath(JobDir(), 0);
-  if (std::filesystem::exists(path)) return LoadCommitted(0);
+  if (std::filesystem::exists(path)) {
+    RETURN_IF_ERROR(LoadCommitted(0));
+    return FinishInitialCommit();
+  }
   RETURN_IF_ERROR(context_.store->StartRound(job_.id, 0, context_.clock->Now()));
   std::string last_error = "no site answered";
   for (int attempt = 1; attempt <= kMaxRoundAttempts; ++attempt) {
@@ -371,6 +374,7 @@ absl::Status JobRunner::EnsureInitialModel() {
       continue;
     }
     RETURN_IF_ERROR(model->Save(path));
+    Failpoint("coordinator.after_initial_model");
     RETURN_IF_ERROR(LogRoundCommitted(0, crypto::ToHex(model->digest())));
     RETURN_IF_ERROR(context_.store->CommitRound(job_.id, 0, {}, {}, crypto::ToHex(model->digest()),
                                                 context_.clock->Now()));
@@ -384,8 +388,32 @@ absl::Status JobRunner::EnsureInitialModel() {
   return absl::FailedPreconditionError(absl::StrCat("no initial model: ", last_error));
 }
 
+absl::Status JobRunner::FinishInitialCommit() {
+  // The coordinator may have stopped after saving the initial model and before committing it:
+  // the saved file is the initial model, so its commit (log first, then the store) completes now.
+  ASSIGN_OR_RETURN(std::vector<RoundRecord> rounds, context_.store->Rounds(job_.id));
+  const bool committed = std::any_of(rounds.begin(), rounds.end(), [](const RoundRecord& round) {
+    return round.round == 0 && round.state == "committed";
+  });
+  if (committed) return absl::OkStatus();
+  std::string digest_hex;
+  {
+    absl::ReaderMutexLock lock(&model_mu_);
+    digest_hex = crypto::ToHex(model_.digest());
+  }
+  spdlog::info("job '{}': committing the initial model saved before the coordinator stopped", job_.id);
+  if (context_.audit != nullptr) {
+    const std::vector<int64_t> logged = context_.audit->CommittedRounds(job_.id);
+    if (std::find(logged.begin(), logged.end(), 0) == logged.end()) {
+      RETURN_IF_ERROR(LogRoundCommitted(0, digest_hex));
+    }
+  }
+  return context_.store->CommitRound(job_.id, 0, {}, {}, digest_hex, context_.clock->Now());
+}
+
 absl::StatusOr<bool> JobRunner::RunRound(int64_t round) {
   RETURN_IF_ERROR(context_.store->StartRound(job_.id, round, context_.clock->Now()));
+  Failpoint("coordinator.after_start_round");
   ASSIGN_OR_RETURN(std::vector<std::string> sites, SelectSites(round));
   int64_t num_trainable;
   crypto::Sha256Digest digest;
@@ -515,6 +543,7 @@ absl::Status JobRunner::Commit(int64_t round, const strategy::RoundSummary& summ
     RETURN_IF_ERROR(model_.Save(CheckpointPath(dir, round)));
     digest_hex = crypto::ToHex(model_.digest());
   }
+  Failpoint("coordinator.after_checkpoint");
   const std::vector<strategy::NamedBuffer> state = strategy_->SaveState();
   if (!state.empty()) {
     std::vector<TensorBuffer> tensors;
@@ -525,6 +554,7 @@ absl::Status JobRunner::Commit(int64_t round, const strategy::RoundSummary& summ
       tensors.push_back(std::move(tensor));
     }
     RETURN_IF_ERROR(SaveSafetensors(StrategyStatePath(dir, round), tensors));
+    Failpoint("coordinator.after_strategy_state");
   }
   MetricMap train_metrics, validation_metrics;
   {
@@ -540,6 +570,7 @@ absl::Status JobRunner::Commit(int64_t round, const strategy::RoundSummary& summ
   Failpoint("coordinator.between_audit_and_commit");
   RETURN_IF_ERROR(context_.store->CommitRound(job_.id, round, train_metrics, validation_metrics, digest_hex,
                                               context_.clock->Now()));
+  Failpoint("coordinator.after_commit");
   std::vector<std::string> shown;
   for (const auto& [name, value] : validation_metrics) shown.push_back(absl::StrCat(name, "=", value));
   spdlog::info("job '{}' round {}/{} committed: {} result(s), {} failure(s); validation {}", job_.id, round,
@@ -594,6 +625,7 @@ absl::Status JobRunner::RunSecAgg(int64_t round, strategy::Strategy& strategy) {
   }
   phase_ = Phase::kShareKeys;
   RETURN_IF_ERROR(context_.store->SetRoundState(job_.id, round, "share_keys", "", context_.clock->Now()));
+  Failpoint("coordinator.secagg_share_keys");
   cv_.SignalAll();
 
   // Stage 1: key shares.
@@ -609,6 +641,7 @@ absl::Status JobRunner::RunSecAgg(int64_t round, strategy::Strategy& strategy) {
   }
   phase_ = Phase::kMaskedInput;
   RETURN_IF_ERROR(context_.store->SetRoundState(job_.id, round, "masked_input", "", context_.clock->Now()));
+  Failpoint("coordinator.secagg_masked_input");
   cv_.SignalAll();
 
   // Stage 2: masked updates (uploads are folded into the sum as they complete).
@@ -620,6 +653,7 @@ absl::Status JobRunner::RunSecAgg(int64_t round, strategy::Strategy& strategy) {
   unmask_request_ = request;
   phase_ = Phase::kUnmask;
   RETURN_IF_ERROR(context_.store->SetRoundState(job_.id, round, "unmask", "", context_.clock->Now()));
+  Failpoint("coordinator.secagg_unmask");
   cv_.SignalAll();
 
   // Stage 3: unmasking by the survivors.

@@ -148,6 +148,16 @@ absl::StatusOr<std::vector<JobRecord>> JobStore::ListJobs() {
 absl::Status JobStore::StartRound(const std::string& job_id, int64_t round, absl::Time now) {
   absl::MutexLock lock(&mu_);
   return db_->InTransaction([&]() -> absl::Status {
+    // A committed round is never run again: its model may already be downloaded and its sites'
+    // releases are charged (a caller resuming from the wrong round would otherwise erase it).
+    ASSIGN_OR_RETURN(storage::Statement state,
+                     db_->Prepare("SELECT state FROM rounds WHERE job_id = ?1 AND round = ?2"));
+    state.Bind(1, job_id).Bind(2, round);
+    ASSIGN_OR_RETURN(bool exists, state.Step());
+    if (exists && state.ColumnText(0) == "committed") {
+      return absl::FailedPreconditionError(
+          absl::StrCat("round ", round, " of job '", job_id, "' is already committed; it cannot start again"));
+    }
     ASSIGN_OR_RETURN(storage::Statement clear,
                      db_->Prepare("DELETE FROM round_sites WHERE job_id = ?1 AND round = ?2"));
     clear.Bind(1, job_id).Bind(2, round);

@@ -1,6 +1,5 @@
 #include "fedattn/agent/round_tasks.h"
 
-#include <cstdlib>
 #include <cstring>
 
 #include "absl/strings/escaping.h"
@@ -126,6 +125,7 @@ class SecAggSession {
     *request.mutable_report() = release.report;
     ASSIGN_OR_RETURN(v1::SecAggStepResponse response, Exchange(request));
     ASSIGN_OR_RETURN(secagg::NeighbourKeys keys, rpc::FromProto(response.neighbour_keys(), job, number));
+    Failpoint("agent.after_advertise");
     const double weight_scale = response.neighbour_keys().weight_scale();
     const float clip = response.neighbour_keys().coordinate_clip();
     const uint32_t max_sites = response.neighbour_keys().max_sites();
@@ -135,6 +135,7 @@ class SecAggSession {
     *request.mutable_share_keys() = rpc::ToProto(share);
     ASSIGN_OR_RETURN(response, Exchange(request));
     ASSIGN_OR_RETURN(secagg::SharesForSite shares, rpc::FromProto(response.shares(), job, number));
+    Failpoint("agent.after_share_keys");
 
     // Encode (n_k / W) · update: the sum decodes to Σ n_k · update_k / W (docs/secagg.md).
     if (!(weight_scale >= 1) || release.report.num_examples() > weight_scale) {
@@ -156,11 +157,7 @@ class SecAggSession {
                                                   masked.masked.size() * sizeof(uint32_t)),
                          std::nullopt};
     RETURN_IF_ERROR(link_->UploadUpdate(task_.round(), release.report, {view}).status());
-    if (std::getenv("FEDATTN_TEST_EXIT_AFTER_MASKING") != nullptr) {
-      // Fault injection for the integration tests: a site that dies between masking and unmasking.
-      spdlog::warn("FEDATTN_TEST_EXIT_AFTER_MASKING is set: exiting after the masked upload");
-      std::_Exit(3);
-    }
+    Failpoint("agent.after_masked_upload");
 
     request = Request(3);
     ASSIGN_OR_RETURN(response, Exchange(request));
@@ -168,7 +165,8 @@ class SecAggSession {
     ASSIGN_OR_RETURN(secagg::UnmaskResponse reveal, client->Unmask(unmask));
     request = Request(4);
     *request.mutable_unmask() = rpc::ToProto(reveal);
-    ASSIGN_OR_RETURN(response, Exchange(request));
+    ASSIGN_OR_RETURN(response, Exchange(request, /*last=*/true));
+    Failpoint("agent.after_unmask");
     return absl::OkStatus();
   }
 
@@ -279,6 +277,7 @@ absl::Status RoundTasks::HandleTrain(const v1::Task& task) {
     }
     LedgerMechanism mechanism = LedgerMechanism::None();
     const int64_t n = data.train.size();
+    Failpoint("agent.after_download");
     if (job.sample_dp.enabled) {
       ASSIGN_OR_RETURN(models::SampleDpPlan plan, models::PlanSampleDp(job, n));
       mechanism = LedgerMechanism{.name = "poisson_gaussian",
@@ -371,7 +370,9 @@ absl::Status RoundTasks::HandleTrain(const v1::Task& task) {
     SecAggSession session(task, *identity_, link_, options_->site_name);
     return session.Run(release);
   }
-  return link_->UploadUpdate(task.round(), release.report, {FloatView("update", release.update)}).status();
+  RETURN_IF_ERROR(link_->UploadUpdate(task.round(), release.report, {FloatView("update", release.update)}).status());
+  Failpoint("agent.after_upload");
+  return absl::OkStatus();
 }
 
 }  // namespace fedattn::agent

@@ -3,7 +3,6 @@
 // it with its own ledger, a tampered export is caught, the coordinator refuses a site its log
 // shows cannot afford a round, and kills at every ledger write lose no entry.
 #include <cmath>
-#include <fstream>
 #include <functional>
 
 #include <nlohmann/json.hpp>
@@ -11,14 +10,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "fedattn/agent/site_ledger.h"
 #include "fedattn/audit/audit_trail.h"
 #include "fedattn/audit/canonical_json.h"
 #include "fedattn/audit/privacy_history.h"
 #include "fedattn/common/files.h"
 #include "fedattn/crypto/keys.h"
 #include "gtest/gtest.h"
-#include "util/test_federation.h"
+#include "util/federation_fixture.h"
 
 namespace fedattn::testing {
 namespace {
@@ -26,111 +24,15 @@ namespace {
 const std::vector<std::string> kSites = {"hospital-a", "hospital-b"};
 constexpr int kBatch = 32;
 
-// data/wdbc.csv, row i to site i mod n; returns each site's row count.
-std::map<std::string, int> SplitWdbc(const std::filesystem::path& dir) {
-  std::ifstream in(std::filesystem::path(FEDATTN_SOURCE_DIR) / "data" / "wdbc.csv");
-  std::string header, line;
-  std::getline(in, header);
-  std::vector<std::ofstream> outs;
-  std::map<std::string, int> rows;
-  for (const std::string& site : kSites) {
-    outs.emplace_back(dir / (site + ".csv"));
-    outs.back() << header << "\n";
-  }
-  for (size_t row = 0; std::getline(in, line); ++row) {
-    outs[row % outs.size()] << line << "\n";
-    ++rows[kSites[row % kSites.size()]];
-  }
-  return rows;
+std::filesystem::path WriteAuditJob(const std::filesystem::path& dir, const std::string& name, int rounds, bool secagg,
+                                    int train_deadline_s = 60) {
+  return WriteJob(dir, {.name = name, .rounds = rounds, .secagg = secagg, .batch_size = kBatch,
+                        .train_deadline_s = train_deadline_s});
 }
 
-// A tiny DP job: sigma 1, C 1, batch 32, one epoch per round.
-std::filesystem::path WriteJob(const std::filesystem::path& dir, const std::string& name, int rounds, bool secagg,
-                               int train_deadline_s = 60) {
-  const std::filesystem::path path = dir / (name + ".yaml");
-  std::ofstream(path) << absl::StrCat(
-      "job:\n  name: ", name, "\n  seed: 5\n",
-      "  model:\n    kind: tabular_transformer\n    task: classification\n    d_model: 8\n    num_layers: 1\n"
-      "    num_heads: 2\n    ffn_dim: 16\n    dropout: 0.0\n    attention_dropout: 0.0\n",
-      "  data:\n    kind: tabular\n    schema: ",
-      (std::filesystem::path(FEDATTN_SOURCE_DIR) / "configs/data/wdbc.schema.yaml").string(),
-      "\n    validation_fraction: 0.2\n  rounds: ", rounds, "\n  sites:\n    fraction: 1.0\n    min_sites: ", secagg ? 2 : 1, "\n",
-      "  strategy:\n    name: fedavg\n  local:\n    epochs: 1\n    batch_size: ", kBatch,
-      "\n    lr: 3.0e-3\n    threads: 1\n",
-      "  privacy:\n    sample_level:\n      enabled: true\n      noise_multiplier: 1.0\n      max_grad_norm: 1.0\n"
-      "      delta: 1.0e-5\n",
-      "  secagg:\n    enabled: ", secagg ? "true" : "false", "\n    max_dropout_fraction: 0.0\n",
-      "  deadlines:\n    train_s: ", train_deadline_s, "\n    stage_s: 20\n");
-  return path;
-}
-
-class AuditTest : public ::testing::Test {
+class AuditTest : public FederationFixture {
  protected:
-  AuditTest() : federation_(kSites) { rows_ = SplitWdbc(federation_.root()); }
-
-  std::string SiteYaml(const std::string& site, const std::string& policy = "") {
-    return absl::StrCat("data:\n  path: ", (federation_.root() / (site + ".csv")).string(), "\n", policy);
-  }
-
-  void StartSite(const std::string& site, const std::vector<std::string>& env = {}) {
-    const auto policy = policies_.find(site);
-    agents_[site] = federation_.StartAgent(site, SiteYaml(site, policy == policies_.end() ? "" : policy->second), env);
-  }
-
-  void WaitOnline(size_t sites) {
-    const absl::Time deadline = absl::Now() + absl::Seconds(60);
-    while (absl::Now() < deadline) {
-      const nlohmann::json json = nlohmann::json::parse(federation_.Status().output, nullptr, false);
-      if (json.is_object() && json.value("sites_online", 0) >= static_cast<int>(sites)) return;
-      absl::SleepFor(absl::Milliseconds(200));
-    }
-    ADD_FAILURE() << "sites did not come online:\n" << Logs();
-  }
-
-  std::string Submit(const std::filesystem::path& job) {
-    const CommandResult result = federation_.Cli({"job", "submit", job.string()});
-    EXPECT_EQ(result.exit_code, 0) << result.output;
-    for (absl::string_view line : absl::StrSplit(result.output, '\n')) {
-      if (!line.empty() && line.find(' ') == absl::string_view::npos) return std::string(line);
-    }
-    ADD_FAILURE() << "no job id in: " << result.output;
-    return "";
-  }
-
-  CommandResult Wait(const std::string& id) {
-    return federation_.Cli({"job", "wait", id, "--timeout", "240", "--interval", "0.5"}, absl::Seconds(260));
-  }
-
-  nlohmann::json JobStatus(const std::string& id) {
-    return nlohmann::json::parse(federation_.Cli({"job", "status", id, "--json"}).output, nullptr, false);
-  }
-
-  std::string Logs() {
-    std::string logs = coordinator_ ? "coordinator:\n" + coordinator_->Log() : "";
-    for (auto& [site, agent] : agents_) logs += "\n" + site + ":\n" + (agent ? agent->Log() : "");
-    return logs;
-  }
-
-  std::filesystem::path ExportAudit(const std::string& name = "audit.jsonl") {
-    const std::filesystem::path out = federation_.root() / name;
-    const CommandResult result = federation_.Cli({"audit", "export", "-o", out.string()});
-    EXPECT_EQ(result.exit_code, 0) << result.output;
-    return out;
-  }
-
-  CommandResult Compare(const std::string& site, const std::filesystem::path& exported) {
-    return RunCommand({AgentBinary(), "audit", "compare", "--config",
-                       (federation_.Kit(site) / "site-test.yaml").string(), "--export", exported.string()},
-                      absl::Seconds(60));
-  }
-
-  std::vector<agent::SignedLedgerEntry> Ledger(const std::string& site) {
-    auto ledger = agent::SiteLedger::Open(federation_.Kit(site) / "state" / "ledger.db");
-    EXPECT_TRUE(ledger.ok()) << ledger.status();
-    if (!ledger.ok()) return {};
-    auto entries = (*ledger)->SignedEntries();
-    return entries.ok() ? *entries : std::vector<agent::SignedLedgerEntry>{};
-  }
+  AuditTest() : FederationFixture(kSites) {}
 
   // Rewrites an export as an insider holding the coordinator's key would: `edit` changes (or,
   // returning false, drops) records, then every hash and checkpoint signature is made consistent.
@@ -164,18 +66,13 @@ class AuditTest : public ::testing::Test {
     return out;
   }
 
-  TestFederation federation_;
-  std::map<std::string, int> rows_;
-  std::map<std::string, std::string> policies_;
-  std::unique_ptr<Subprocess> coordinator_;
-  std::map<std::string, std::unique_ptr<Subprocess>> agents_;
 };
 
 TEST_F(AuditTest, ADpJobLeavesATrailThatVerifiesAndThatEverySiteConfirms) {
   coordinator_ = federation_.StartCoordinator();
   for (const std::string& site : kSites) StartSite(site);
   WaitOnline(kSites.size());
-  const std::string id = Submit(WriteJob(federation_.root(), "audited", 2, /*secagg=*/true));
+  const std::string id = Submit(WriteAuditJob(federation_.root(), "audited", 2, /*secagg=*/true));
   ASSERT_EQ(Wait(id).exit_code, 0) << Logs();
 
   // The budget table, from the verified log, matches each site's own ledger.
@@ -259,7 +156,7 @@ TEST_F(AuditTest, TheCoordinatorDoesNotScheduleASiteItsLogShowsCannotAfford) {
   coordinator_ = federation_.StartCoordinator();
   for (const std::string& site : kSites) StartSite(site);
   WaitOnline(kSites.size());
-  const std::string id = Submit(WriteJob(federation_.root(), "capped", 2, /*secagg=*/false));
+  const std::string id = Submit(WriteAuditJob(federation_.root(), "capped", 2, /*secagg=*/false));
   ASSERT_EQ(Wait(id).exit_code, 0) << Logs();
   const nlohmann::json status = JobStatus(id);
   std::map<std::string, nlohmann::json> round2;
@@ -291,7 +188,7 @@ TEST_P(AuditKillTest, AKillAtALedgerWriteLosesNoEntry) {
   StartSite("hospital-a", kill.coordinator ? std::vector<std::string>{} : std::vector<std::string>{failpoint});
   StartSite("hospital-b");
   WaitOnline(kSites.size());
-  const std::string id = Submit(WriteJob(federation_.root(), "killed", 2, /*secagg=*/false, /*train_deadline_s=*/20));
+  const std::string id = Submit(WriteAuditJob(federation_.root(), "killed", 2, /*secagg=*/false, /*train_deadline_s=*/20));
   // The process with the armed failpoint ends on its own (status 137) in round 1; start it again.
   Subprocess& victim = kill.coordinator ? *coordinator_ : *agents_["hospital-a"];
   const std::optional<int> code = victim.Wait(absl::Seconds(120));

@@ -227,7 +227,7 @@ TEST_F(JobTest, SecAggDpJobCompletesAndRecordsEverySpend) {
 }
 
 TEST_F(JobTest, SiteThatDiesAfterMaskingStillCountsAndTheRoundCompletes) {
-  StartAll({}, {{"hospital-c", {"FEDATTN_TEST_EXIT_AFTER_MASKING=1"}}});
+  StartAll({}, {{"hospital-c", {"FEDATTN_FAILPOINT=agent.after_masked_upload"}}});
   const std::string id = Submit(WriteJob(federation_.root(), "dropout", 1, /*dp=*/true, /*secagg=*/true, 2));
   const CommandResult waited = Wait(id);
   ASSERT_EQ(waited.exit_code, 0) << waited.output << Logs();

@@ -113,6 +113,7 @@ class JobRunner {
   void Main();
   absl::Status RunJob();
   absl::Status EnsureInitialModel();
+  absl::Status FinishInitialCommit();
   absl::StatusOr<bool> RunRound(int64_t round);  // false: not enough sites, try again
   absl::Status LoadCommitted(int64_t round);
   absl::Status Commit(int64_t round, const strategy::RoundSummary& summary);

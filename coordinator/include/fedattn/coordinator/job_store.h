@@ -75,7 +75,8 @@ class JobStore {
   [[nodiscard]] absl::StatusOr<JobRecord> GetJob(const std::string& job_id);
   [[nodiscard]] absl::StatusOr<std::vector<JobRecord>> ListJobs();
 
-  // (Re)starts a round: its record is reset and its site rows cleared.
+  // (Re)starts a round: its record is reset and its site rows cleared. A committed round cannot
+  // start again (FailedPrecondition).
   [[nodiscard]] absl::Status StartRound(const std::string& job_id, int64_t round, absl::Time now);
   [[nodiscard]] absl::Status SetRoundState(const std::string& job_id, int64_t round, const std::string& state,
                                            const std::string& error, absl::Time now);
