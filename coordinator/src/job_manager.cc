@@ -61,6 +61,17 @@ absl::Status JobManager::Cancel(const std::string& job_id) {
   return absl::OkStatus();
 }
 
+void JobManager::SiteIdle(const std::string& site) {
+  std::vector<std::shared_ptr<JobRunner>> runners;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [id, runner] : runners_) {
+      if (!runner->finished()) runners.push_back(runner);
+    }
+  }
+  for (const std::shared_ptr<JobRunner>& runner : runners) runner->RedeliverIfLost(site);
+}
+
 absl::StatusOr<std::shared_ptr<JobRunner>> JobManager::Running(const std::string& job_id) {
   absl::MutexLock lock(&mu_);
   const auto it = runners_.find(job_id);

@@ -349,7 +349,8 @@ absl::Status JobRunner::EnsureInitialModel() {
       SiteSlot slot;
       slot.name = site;
       slot.nonce = RandomNonce();
-      context_.tasks->Post(site, MakeTask("init", 0, slot, deadline, nullptr));
+      slot.task = MakeTask("init", 0, slot, deadline, nullptr);
+      context_.tasks->Post(site, *slot.task);
       slots_[site] = slot;
       WaitUntil(deadline, [&] { return init_tensors_.has_value() || Settled(slots_[site].status); });
       if (cancelled_ || stopping_) return absl::CancelledError("stopped");
@@ -480,10 +481,10 @@ absl::StatusOr<bool> JobRunner::RunRound(int64_t round) {
       open_strategy_ = strategy_.get();
     }
     phase_ = Phase::kTraining;
-    for (const auto& [name, slot] : slots_) {
+    for (auto& [name, slot] : slots_) {
       RecordSite(round, slot);
-      context_.tasks->Post(name, MakeTask("train", round, slot, deadline,
-                                          secagg_round.has_value() ? &*secagg_round : nullptr));
+      slot.task = MakeTask("train", round, slot, deadline, secagg_round.has_value() ? &*secagg_round : nullptr);
+      context_.tasks->Post(name, *slot.task);
     }
   }
   spdlog::info("job '{}' round {}/{}: {} site(s) selected: {}", job_.id, round, spec_.rounds, sites.size(),
@@ -690,6 +691,21 @@ absl::Status JobRunner::RunSecAgg(int64_t round, strategy::Strategy& strategy) {
     }
   }
   return strategy.AccumulateSum(weighted_sum, total_weight, static_cast<int>(contributors.size()));
+}
+
+void JobRunner::RedeliverIfLost(const std::string& site) {
+  absl::MutexLock lock(&mu_);
+  if (phase_ != Phase::kTraining && !(phase_ == Phase::kInit && !init_tensors_.has_value())) return;
+  const auto it = slots_.find(site);
+  if (it == slots_.end()) return;
+  const SiteSlot& slot = it->second;
+  if (slot.dropped || slot.status != "selected" || slot.report.has_value() || !slot.task) return;
+  if (absl::FromUnixMillis(slot.task->deadline_unix_ms()) <= absl::Now()) return;
+  if (context_.tasks->PostIfEmpty(site, *slot.task)) {
+    spdlog::warn("job '{}' round {}: site '{}' is idle without its task (lost on the way, or the agent "
+                 "restarted); handing it out again",
+                 job_.id, round_, site);
+  }
 }
 
 absl::Status JobRunner::CheckRoundLocked(const v1::RoundRef& ref, const std::string& site) {

@@ -160,6 +160,8 @@ grpc::Status SiteServiceImpl::Heartbeat(grpc::ServerContext* context, const v1::
   const absl::Time now = clock_->Now();
   const absl::Status status = registry_->Heartbeat(peer->name, request->state(), now);
   if (!status.ok()) return Refuse("Heartbeat", status);
+  // An idle site that still owes an answer to a round lost its task on the way.
+  if (request->state() == "idle") jobs_->SiteIdle(peer->name);
   response->set_server_time_unix_ms(absl::ToUnixMillis(now));
   return grpc::Status::OK;
 }

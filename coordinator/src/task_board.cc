@@ -7,6 +7,14 @@ void TaskBoard::Post(const std::string& site, v1::Task task) {
   queues_[site].push_back(std::move(task));
 }
 
+bool TaskBoard::PostIfEmpty(const std::string& site, v1::Task task) {
+  absl::MutexLock lock(&mu_);
+  std::deque<v1::Task>& queue = queues_[site];
+  if (!queue.empty()) return false;
+  queue.push_back(std::move(task));
+  return true;
+}
+
 std::optional<v1::Task> TaskBoard::Wait(const std::string& site, absl::Time deadline) {
   absl::MutexLock lock(&mu_);
   auto ready = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {

@@ -181,11 +181,23 @@ class SecAggSession {
   }
 
   // Sends `request`, then polls (without the message) until the coordinator's answer is ready.
-  absl::StatusOr<v1::SecAggStepResponse> Exchange(v1::SecAggStepRequest request) {
+  // After this site's `last` message was taken, a round that has moved on (the coordinator
+  // committed it between two polls) needs nothing more from the site: that is not an error.
+  absl::StatusOr<v1::SecAggStepResponse> Exchange(v1::SecAggStepRequest request, bool last = false) {
     const absl::Time give_up = absl::FromUnixMillis(task_.deadline_unix_ms()) +
                                absl::Milliseconds(5 * static_cast<int64_t>(task_.secagg().stage_timeout_ms()));
+    bool delivered = false;
     while (true) {
-      ASSIGN_OR_RETURN(v1::SecAggStepResponse response, link_->SecAggStep(request));
+      absl::StatusOr<v1::SecAggStepResponse> answer = link_->SecAggStep(request);
+      if (last && delivered && absl::IsFailedPrecondition(answer.status())) {
+        spdlog::info("{}: the round ended before this site heard its outcome ({})",
+                     Where(task_), answer.status().message());
+        v1::SecAggStepResponse done;
+        done.set_ready(true);
+        return done;
+      }
+      ASSIGN_OR_RETURN(v1::SecAggStepResponse response, std::move(answer));
+      delivered = true;
       if (response.ready()) return response;
       if (absl::Now() > give_up) {
         return absl::DeadlineExceededError(absl::StrCat("SecAgg stage ", request.await_stage(), " never completed"));
@@ -265,6 +277,7 @@ absl::Status RoundTasks::HandleTrain(const v1::Task& task) {
     }
     RETURN_IF_ERROR(models::LoadModuleTensors(*model, global));
     global.clear();
+    Failpoint("agent.after_download");
 
     // The privacy price of this round, checked against the site's cap before training.
     LocalTrainingOptions training;
@@ -277,7 +290,6 @@ absl::Status RoundTasks::HandleTrain(const v1::Task& task) {
     }
     LedgerMechanism mechanism = LedgerMechanism::None();
     const int64_t n = data.train.size();
-    Failpoint("agent.after_download");
     if (job.sample_dp.enabled) {
       ASSIGN_OR_RETURN(models::SampleDpPlan plan, models::PlanSampleDp(job, n));
       mechanism = LedgerMechanism{.name = "poisson_gaussian",

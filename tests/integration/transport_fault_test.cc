@@ -165,6 +165,25 @@ TEST_F(TransportFaultTest, LostUploadAnswerLeavesTheUpdateCountedOnce) {
   EXPECT_GE(b.link().faults_injected(), 1);
 }
 
+TEST_F(TransportFaultTest, ALostTaskIsHandedOutAgainToTheIdleSite) {
+  // hospital-b never sees the first task handed to it; its next idle heartbeat tells the
+  // coordinator, which queues the same task again, long before the 60 s deadline.
+  const std::string job_id = federation_.Submit(TinyJob{.rounds = 1, .min_sites = 2, .train_s = 60});
+  FakeSite a(federation_, "hospital-a", 1.0f, 10, {});
+  FakeSite b(federation_, "hospital-b", 3.0f, 30, [](const FaultInjectingLink::Call& call) {
+    return call.method == "PullTask" ? Fault::kDropTaskOnce : Fault::kNone;
+  });
+  const v1::JobInfo job = federation_.WaitForJob(job_id, "completed", absl::Seconds(120));
+  ASSERT_EQ(job.state(), "completed") << job.error();
+  EXPECT_EQ(b.link().faults_injected(), 1);
+  const std::vector<v1::RoundInfo> rounds = Committed(job);
+  ASSERT_EQ(rounds.size(), 1u);
+  const auto sites = Sites(rounds[0]);
+  EXPECT_EQ(sites.at("hospital-a").status(), "contributed");
+  EXPECT_EQ(sites.at("hospital-b").status(), "contributed") << sites.at("hospital-b").reason();
+  ExpectModelIs(job_id, 2.5f);
+}
+
 TEST_F(TransportFaultTest, SilentSitesAreDroppedAtTheDeadlineAndNothingHangs) {
   federation_.RegisterAll();  // all three are selected
   const std::string job_id = federation_.Submit(TinyJob{.rounds = 1, .min_sites = 2, .train_s = 3});

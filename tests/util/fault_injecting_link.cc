@@ -43,7 +43,7 @@ void FaultInjectingLink::Record(const std::string& method, const absl::Status& s
 
 template <typename Result>
 Result FaultInjectingLink::Deliver(const std::string& method, Fault fault, const std::function<Result()>& send) {
-  if (fault != Fault::kNone && fault != Fault::kDropTask) {
+  if (fault != Fault::kNone && fault != Fault::kDropTask && fault != Fault::kDropTaskOnce) {
     absl::MutexLock lock(&mu_);
     ++faults_;
   }
@@ -61,6 +61,7 @@ Result FaultInjectingLink::Deliver(const std::string& method, Fault fault, const
     }
     case Fault::kNone:
     case Fault::kDropTask:
+    case Fault::kDropTaskOnce:
       break;
   }
   return send();
@@ -76,12 +77,14 @@ absl::StatusOr<v1::HeartbeatResponse> FaultInjectingLink::Heartbeat(const v1::He
 
 absl::StatusOr<v1::PullTaskResponse> FaultInjectingLink::PullTask(const v1::PullTaskRequest& request) {
   const Fault fault = Decide("PullTask");
-  if (fault != Fault::kDropTask) {
+  if (fault != Fault::kDropTask && fault != Fault::kDropTaskOnce) {
     return Deliver<absl::StatusOr<v1::PullTaskResponse>>("PullTask", fault, [&] { return inner_->PullTask(request); });
   }
   absl::StatusOr<v1::PullTaskResponse> result = inner_->PullTask(request);
   if (!result.ok() || !result->has_task()) return result;
   absl::MutexLock lock(&mu_);
+  if (fault == Fault::kDropTaskOnce && tasks_dropped_ > 0) return result;
+  ++tasks_dropped_;
   ++faults_;
   return Lost("PullTask", "response (holding a task)");
 }

@@ -4,6 +4,7 @@
 //   kDropResponse  the coordinator handles the call, the answer is lost; the agent sees UNAVAILABLE
 //   kDuplicate     the coordinator receives the call twice; the agent sees the first answer
 //   kDropTask      PullTask only: an answer that hands out a task is lost (other answers pass)
+//   kDropTaskOnce  PullTask only: the first answer that hands out a task is lost, later ones pass
 // A plan chooses the fault for each call. Thread-safe (the agent calls from two threads).
 // SecAggStep is forwarded without faults.
 #pragma once
@@ -19,7 +20,7 @@
 
 namespace fedattn::testing {
 
-enum class Fault { kNone, kDropRequest, kDropResponse, kDuplicate, kDropTask };
+enum class Fault { kNone, kDropRequest, kDropResponse, kDuplicate, kDropTask, kDropTaskOnce };
 
 class FaultInjectingLink : public agent::CoordinatorLink {
  public:
@@ -67,6 +68,7 @@ class FaultInjectingLink : public agent::CoordinatorLink {
   std::map<std::string, int> calls_ ABSL_GUARDED_BY(mu_);
   std::vector<Duplicate> duplicates_ ABSL_GUARDED_BY(mu_);
   int faults_ ABSL_GUARDED_BY(mu_) = 0;
+  int tasks_dropped_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace fedattn::testing

@@ -27,6 +27,9 @@ class JobManager {
   [[nodiscard]] absl::StatusOr<std::string> Submit(const std::string& config, const std::string& submitted_by);
   // NOT_FOUND for an unknown job, FAILED_PRECONDITION for a finished one.
   [[nodiscard]] absl::Status Cancel(const std::string& job_id);
+  // `site` reported itself idle: every running job hands it again a task it lost (see
+  // JobRunner::RedeliverIfLost).
+  void SiteIdle(const std::string& site);
   // The running job `job_id`; NOT_FOUND (unknown) or FAILED_PRECONDITION (not running).
   [[nodiscard]] absl::StatusOr<std::shared_ptr<JobRunner>> Running(const std::string& job_id);
   // The coordinator's audit log (null in tests of the round engine).

@@ -67,6 +67,12 @@ class JobRunner {
   bool finished() const { return finished_.load(); }
   void Cancel();
 
+  // `site` says it is idle (a heartbeat): if it holds an unanswered task of the open round that
+  // is no longer queued, the task was lost on the way (a PullTask answer that never arrived, an
+  // agent restarted after taking it), so it is queued again, same nonce, same deadline. A task
+  // the site has answered in any way (an upload, a key advertisement, a report) is never resent.
+  void RedeliverIfLost(const std::string& site);
+
   // --- site calls. Each checks that `ref` is the running round's, for this site, with its nonce:
   // FAILED_PRECONDITION otherwise (a stale or replayed message).
   [[nodiscard]] absl::Status CheckRound(const v1::RoundRef& ref, const std::string& site);
@@ -106,6 +112,7 @@ class JobRunner {
     bool masked = false;
     bool unmasked = false;
     bool dropped = false;  // left the round (refused, failed, or missed a deadline)
+    std::optional<v1::Task> task;  // as handed out, for RedeliverIfLost
   };
   enum class Phase { kIdle, kInit, kTraining, kShareKeys, kMaskedInput, kUnmask, kAggregating };
 

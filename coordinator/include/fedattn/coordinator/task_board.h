@@ -19,6 +19,9 @@ class TaskBoard {
   // Queues `task` for `site` and wakes a waiting PullTask.
   void Post(const std::string& site, v1::Task task);
 
+  // Queues `task` for `site` only if nothing is queued for it; returns whether it did.
+  bool PostIfEmpty(const std::string& site, v1::Task task);
+
   // The oldest task for `site`, waiting until `deadline` for one; nullopt on timeout or Close().
   std::optional<v1::Task> Wait(const std::string& site, absl::Time deadline);
 
