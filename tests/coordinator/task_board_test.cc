@@ -53,5 +53,17 @@ TEST(TaskBoardTest, CloseReleasesWaitersAndClearDrops) {
   closer.join();
 }
 
+TEST(TaskBoardTest, PostIfEmptyNeverQueuesASecondTask) {
+  TaskBoard board;
+  EXPECT_TRUE(board.PostIfEmpty("a", MakeTask("first")));
+  EXPECT_FALSE(board.PostIfEmpty("a", MakeTask("second")));
+  EXPECT_TRUE(board.PostIfEmpty("b", MakeTask("other site")));
+  EXPECT_EQ(board.Wait("a", absl::Now())->round().job_id(), "first");
+  EXPECT_FALSE(board.Wait("a", absl::Now()).has_value());
+  // Taken: the site's queue is empty again.
+  EXPECT_TRUE(board.PostIfEmpty("a", MakeTask("again")));
+  EXPECT_EQ(board.Wait("a", absl::Now())->round().job_id(), "again");
+}
+
 }  // namespace
 }  // namespace fedattn::coordinator
