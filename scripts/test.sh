@@ -7,6 +7,7 @@
 #   scripts/test.sh --sanitize   builds with FEDATTN_SANITIZE (default address,undefined; or
 #                                thread) into build-sanitize-<sanitizers>/ and runs the unit and
 #                                integration tests under tests/sanitizers/ runtime options
+#                                (thread first checks that TSan can see abseil's locks)
 #   scripts/test.sh --fuzz       also builds the libFuzzer targets with clang into build-fuzz/ and
 #                                fuzzes each for FEDATTN_FUZZ_SECONDS (default 5) from its corpus
 # (docs/operations.md, "Testing: sanitizers and fuzzing": why --fuzz is not part of the default.)
@@ -25,6 +26,23 @@ scripts/setup.sh
 
 if [ "$sanitize" = 1 ]; then
   sanitizers=${FEDATTN_SANITIZE:-address,undefined}
+  if [[ ",$sanitizers," == *,thread,* ]]; then
+    # ThreadSanitizer must see every lock. Our locks are abseil's, from Debian's uninstrumented
+    # libabsl: check on a correctly locked counter that TSan sees them before running anything.
+    probe=$(mktemp -d)
+    clang++-14 -std=c++20 -O1 -g -fsanitize=thread tests/sanitizers/tsan_abseil_probe.cc -o "$probe/probe" \
+      $(pkg-config --libs absl_synchronization)
+    if ! TSAN_OPTIONS=halt_on_error=1 "$probe/probe" > "$probe/report" 2>&1; then
+      grep -m1 "WARNING: ThreadSanitizer" "$probe/report" >&2 || cat "$probe/report" >&2
+      echo "scripts/test.sh --sanitize: ThreadSanitizer reports a race on a correctly locked absl::Mutex" \
+        "(tests/sanitizers/tsan_abseil_probe.cc): this system's abseil is not built with TSan, so every" \
+        "report on our absl::Mutex-guarded state would be false. A thread-sanitized run needs abseil (and" \
+        "gRPC) built with -fsanitize=thread; see docs/operations.md, \"Sanitizers\"." >&2
+      rm -rf "$probe"
+      exit 2
+    fi
+    rm -rf "$probe"
+  fi
   BUILD_DIR=${FEDATTN_BUILD_DIR:-build-sanitize-${sanitizers//,/-}}
   if [ ! -f "$BUILD_DIR/build.ninja" ]; then
     # gcc, not clang: clang cannot parse LibTorch 1.13's headers in C++20 against libstdc++ 12
