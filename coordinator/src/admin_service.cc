@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "fedattn/common/status_macros.h"
+#include "fedattn/coordinator/caller_check.h"
 #include "fedattn/rpc/tensor_stream.h"
 #include "fedattn/tensor/safetensors.h"
 #include "fedattn/config.h"
@@ -12,14 +13,18 @@
 namespace fedattn::coordinator {
 namespace {
 
-absl::StatusOr<crypto::CertificateInfo> AdminPeer(const grpc::ServerContext& context, absl::string_view method) {
-  auto peer = rpc::RequirePeerRole(context, crypto::PartyRole::kAdmin, "admin service");
+// An admin's certificate, not revoked (checked on every call: an operator's CLI may keep its
+// connection).
+absl::StatusOr<crypto::CertificateInfo> AdminPeer(const grpc::ServerContext& context, absl::string_view method,
+                                                  const rpc::TlsFiles& tls) {
+  auto peer = RequireCaller(context, crypto::PartyRole::kAdmin, "admin service", tls);
   if (!peer.ok()) spdlog::warn("refused {}: {}", method, peer.status().message());
   return peer;
 }
 
-absl::Status AuthorizeAdmin(const grpc::ServerContext& context, absl::string_view method) {
-  return AdminPeer(context, method).status();
+absl::Status AuthorizeAdmin(const grpc::ServerContext& context, absl::string_view method,
+                            const rpc::TlsFiles& tls) {
+  return AdminPeer(context, method, tls).status();
 }
 
 int64_t Millis(const std::optional<absl::Time>& time) { return time.has_value() ? absl::ToUnixMillis(*time) : 0; }
@@ -48,7 +53,9 @@ absl::Status AdminServiceImpl::FillSites(google::protobuf::RepeatedPtrField<v1::
 
 grpc::Status AdminServiceImpl::GetStatus(grpc::ServerContext* context, const v1::GetStatusRequest* request,
                                          v1::GetStatusResponse* response) {
-  if (absl::Status status = AuthorizeAdmin(*context, "GetStatus"); !status.ok()) return rpc::ToGrpcStatus(status);
+  if (absl::Status status = AuthorizeAdmin(*context, "GetStatus", options_->tls); !status.ok()) {
+    return rpc::ToGrpcStatus(status);
+  }
   uint32_t online = 0;
   if (absl::Status status = FillSites(response->mutable_sites(), &online); !status.ok()) {
     return rpc::ToGrpcStatus(status);
@@ -64,7 +71,9 @@ grpc::Status AdminServiceImpl::GetStatus(grpc::ServerContext* context, const v1:
 
 grpc::Status AdminServiceImpl::ListSites(grpc::ServerContext* context, const v1::ListSitesRequest* request,
                                          v1::ListSitesResponse* response) {
-  if (absl::Status status = AuthorizeAdmin(*context, "ListSites"); !status.ok()) return rpc::ToGrpcStatus(status);
+  if (absl::Status status = AuthorizeAdmin(*context, "ListSites", options_->tls); !status.ok()) {
+    return rpc::ToGrpcStatus(status);
+  }
   uint32_t online = 0;
   return rpc::ToGrpcStatus(FillSites(response->mutable_sites(), &online));
 }
@@ -108,7 +117,7 @@ absl::Status AdminServiceImpl::FillJob(const std::string& job_id, bool with_roun
 
 grpc::Status AdminServiceImpl::SubmitJob(grpc::ServerContext* context, const v1::SubmitJobRequest* request,
                                          v1::SubmitJobResponse* response) {
-  auto peer = AdminPeer(*context, "SubmitJob");
+  auto peer = AdminPeer(*context, "SubmitJob", options_->tls);
   if (!peer.ok()) return rpc::ToGrpcStatus(peer.status());
   auto id = jobs_->Submit(request->job_config(), peer->name);
   if (!id.ok()) {
@@ -124,13 +133,17 @@ grpc::Status AdminServiceImpl::SubmitJob(grpc::ServerContext* context, const v1:
 
 grpc::Status AdminServiceImpl::GetJob(grpc::ServerContext* context, const v1::GetJobRequest* request,
                                       v1::JobInfo* response) {
-  if (absl::Status status = AuthorizeAdmin(*context, "GetJob"); !status.ok()) return rpc::ToGrpcStatus(status);
+  if (absl::Status status = AuthorizeAdmin(*context, "GetJob", options_->tls); !status.ok()) {
+    return rpc::ToGrpcStatus(status);
+  }
   return rpc::ToGrpcStatus(FillJob(request->job_id(), true, response));
 }
 
 grpc::Status AdminServiceImpl::ListJobs(grpc::ServerContext* context, const v1::ListJobsRequest* request,
                                         v1::ListJobsResponse* response) {
-  if (absl::Status status = AuthorizeAdmin(*context, "ListJobs"); !status.ok()) return rpc::ToGrpcStatus(status);
+  if (absl::Status status = AuthorizeAdmin(*context, "ListJobs", options_->tls); !status.ok()) {
+    return rpc::ToGrpcStatus(status);
+  }
   auto jobs = store_->ListJobs();
   if (!jobs.ok()) return rpc::ToGrpcStatus(jobs.status());
   for (const JobRecord& job : *jobs) {
@@ -143,7 +156,7 @@ grpc::Status AdminServiceImpl::ListJobs(grpc::ServerContext* context, const v1::
 
 grpc::Status AdminServiceImpl::CancelJob(grpc::ServerContext* context, const v1::CancelJobRequest* request,
                                          v1::JobInfo* response) {
-  auto peer = AdminPeer(*context, "CancelJob");
+  auto peer = AdminPeer(*context, "CancelJob", options_->tls);
   if (!peer.ok()) return rpc::ToGrpcStatus(peer.status());
   if (absl::Status status = jobs_->Cancel(request->job_id()); !status.ok()) return rpc::ToGrpcStatus(status);
   spdlog::info("job '{}' cancel requested by '{}'", request->job_id(), peer->name);
@@ -153,7 +166,7 @@ grpc::Status AdminServiceImpl::CancelJob(grpc::ServerContext* context, const v1:
 
 grpc::Status AdminServiceImpl::ExportModel(grpc::ServerContext* context, const v1::ExportModelRequest* request,
                                            grpc::ServerWriter<v1::TensorChunk>* writer) {
-  auto peer = AdminPeer(*context, "ExportModel");
+  auto peer = AdminPeer(*context, "ExportModel", options_->tls);
   if (!peer.ok()) return rpc::ToGrpcStatus(peer.status());
   auto job = store_->GetJob(request->job_id());
   if (!job.ok()) return rpc::ToGrpcStatus(job.status());
@@ -192,7 +205,7 @@ void AdminServiceImpl::LogAdminAction(absl::string_view type, nlohmann::json dat
 
 grpc::Status AdminServiceImpl::ExportAudit(grpc::ServerContext* context, const v1::ExportAuditRequest* request,
                                            grpc::ServerWriter<v1::AuditChunk>* writer) {
-  auto peer = AdminPeer(*context, "ExportAudit");
+  auto peer = AdminPeer(*context, "ExportAudit", options_->tls);
   if (!peer.ok()) return rpc::ToGrpcStatus(peer.status());
   audit::AuditLog* log = jobs_->audit();
   if (log == nullptr) return rpc::ToGrpcStatus(absl::UnavailableError("this coordinator keeps no audit log"));

@@ -11,7 +11,7 @@
 #include "fedattn/common/files.h"
 #include "fedattn/common/status_macros.h"
 #include "fedattn/config.h"
-#include "fedattn/crypto/crl.h"
+#include "fedattn/coordinator/caller_check.h"
 #include "fedattn/rpc/peer.h"
 #include "fedattn/rpc/status.h"
 #include "fedattn/rpc/tensor_stream.h"
@@ -20,32 +20,9 @@
 namespace fedattn::coordinator {
 namespace {
 
-// The revocation lists of the coordinator's tls.crl_dir (null without one), one per directory
-// for the process (tests run several coordinators in one process).
-crypto::RevocationList* RevocationsOf(const rpc::TlsFiles& tls) {
-  if (tls.crl_dir.empty()) return nullptr;
-  static absl::Mutex mu(absl::kConstInit);
-  static auto* const lists = new std::map<std::string, std::unique_ptr<crypto::RevocationList>>();
-  absl::MutexLock lock(&mu);
-  std::unique_ptr<crypto::RevocationList>& list = (*lists)[tls.crl_dir.string()];
-  if (list == nullptr) list = std::make_unique<crypto::RevocationList>(tls.crl_dir, ReadFile(tls.ca_cert).value_or(""));
-  return list.get();
-}
-
-// The caller's certificate must be a site's and not revoked. TLS checks the CRL at the
-// handshake only; this catches connections made before the revocation.
+// The caller's certificate must be a site's and not revoked (checked on every call).
 absl::StatusOr<crypto::CertificateInfo> RequireSite(const grpc::ServerContext& context, const rpc::TlsFiles& tls) {
-  ASSIGN_OR_RETURN(crypto::CertificateInfo peer,
-                   rpc::RequirePeerRole(context, crypto::PartyRole::kSite, "site service"));
-  if (crypto::RevocationList* revocations = RevocationsOf(tls); revocations != nullptr) {
-    ASSIGN_OR_RETURN(std::string pem, rpc::PeerCertificatePem(context));
-    if (revocations->IsRevoked(pem)) {
-      return absl::PermissionDeniedError(
-          absl::StrCat("the certificate of site '", peer.name, "' has been revoked (", peer.fingerprint.substr(0, 16),
-                       "…, on the consortium CA's revocation list)"));
-    }
-  }
-  return peer;
+  return RequireCaller(context, crypto::PartyRole::kSite, "site service", tls);
 }
 
 // RequireSite, and the site it claims to be must be that one.

@@ -169,6 +169,35 @@ TEST(RevocationTest, RevokedSiteIsRefusedAtItsNextHandshake) {
   EXPECT_THAT(again.output, HasSubstr("already revoked"));
 }
 
+// An operator's connection made before its certificate was revoked is refused from its next
+// call on (the admin service checks the CRL on every call, as the site service does).
+TEST(RevocationTest, RevokedAdminIsRefusedOnItsOpenConnection) {
+  TestFederation federation({"hospital-a"});
+  federation.CheckRevocation(true);
+  std::unique_ptr<Subprocess> coordinator = federation.StartCoordinator();
+  auto connected = v1::AdminService::NewStub(rpc::MakeChannel(federation.Identity("operator"),
+                                                              federation.address(), "coordinator"));
+  auto get_status = [&] {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    v1::GetStatusResponse response;
+    return connected->GetStatus(&context, v1::GetStatusRequest(), &response);
+  };
+  ASSERT_TRUE(get_status().ok());
+  const CommandResult revoke =
+      RunCommand({CliBinary(), "provision", "--revoke", "operator", "--out", federation.root().string()});
+  ASSERT_EQ(revoke.exit_code, 0) << revoke.output;
+  // The coordinator rereads its CRL directory at most once a second: poll.
+  grpc::Status status = get_status();
+  for (int i = 0; i < 100 && status.ok(); ++i) {
+    absl::SleepFor(absl::Milliseconds(100));
+    status = get_status();
+  }
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED) << status.error_message();
+  EXPECT_THAT(status.error_message(), HasSubstr("the certificate of admin 'operator' has been revoked"));
+  EXPECT_TRUE(coordinator->WaitForLog("refused GetStatus", absl::Seconds(5)));
+}
+
 TEST_F(IdentityTest, SiteCertificateCannotCallTheAdminService) {
   const grpc::Status status = GetStatus(federation_.Identity("hospital-a"));
   EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED);
