@@ -124,10 +124,7 @@ grpc::Status AdminServiceImpl::SubmitJob(grpc::ServerContext* context, const v1:
     spdlog::warn("refused job from '{}': {}", peer->name, id.status().message());
     return rpc::ToGrpcStatus(id.status());
   }
-  response->set_job_id(*id);
-  LogAdminAction("job_submitted", {{"job", *id},
-                                   {"by", peer->name},
-                                   {"config_sha256", audit::Sha256Hex(request->job_config())}});
+  response->set_job_id(*id);  // JobManager::Submit logged job_submitted before the job could run
   return grpc::Status::OK;
 }
 

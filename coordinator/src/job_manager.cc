@@ -2,6 +2,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "fedattn/common/logging.h"
+#include "fedattn/audit/audit_log.h"
+#include "fedattn/audit/ledger_entry.h"
 #include "fedattn/common/status_macros.h"
 #include "fedattn/models/job_spec.h"
 
@@ -40,6 +42,23 @@ absl::StatusOr<std::string> JobManager::Submit(const std::string& config, const 
   ASSIGN_OR_RETURN(std::string id, context_.store->CreateJob(spec.name, config, spec.rounds, submitted_by,
                                                              context_.clock->Now()));
   ASSIGN_OR_RETURN(JobRecord job, context_.store->GetJob(id));
+  if (context_.audit != nullptr) {
+    // Logged, under a signed checkpoint, before the job can run: the log never holds a round of
+    // a job it does not know, and the submission is what an insider would deny.
+    absl::Status logged = context_.audit
+                              ->Append("job_submitted", {{"job", id},
+                                                         {"name", spec.name},
+                                                         {"by", submitted_by},
+                                                         {"rounds", spec.rounds},
+                                                         {"config_sha256", audit::Sha256Hex(config)}})
+                              .status();
+    if (logged.ok()) logged = context_.audit->Checkpoint();
+    if (!logged.ok()) {
+      const std::string error = absl::StrCat("cannot write job_submitted to the audit log: ", logged.message());
+      RETURN_IF_ERROR(context_.store->SetJobState(id, "failed", error, context_.clock->Now()));
+      return absl::Status(logged.code(), error);
+    }
+  }
   spdlog::info("job '{}' submitted by '{}': {} round(s), strategy {}, {}", id, submitted_by, spec.rounds,
                spec.strategy.name, models::DescribePrivacy(spec));
   absl::MutexLock lock(&mu_);

@@ -95,6 +95,20 @@ TEST_F(AuditTest, ADpJobLeavesATrailThatVerifiesAndThatEverySiteConfirms) {
   const CommandResult verified = federation_.Cli({"audit", "verify", exported.string()});
   EXPECT_EQ(verified.exit_code, 0) << verified.output;
   EXPECT_NE(verified.output.find("verified:"), std::string::npos) << verified.output;
+  // The submission is logged with who made it, before anything of the job.
+  bool submitted = false;
+  for (absl::string_view line : absl::StrSplit(*ReadFile(exported), '\n', absl::SkipEmpty())) {
+    const nlohmann::json record = nlohmann::json::parse(line);
+    const nlohmann::json& data = record["data"];
+    if (!data.is_object() || data.value("job", "") != id) continue;
+    if (!submitted) {
+      EXPECT_EQ(record["type"], "job_submitted") << "the job's first record: " << line;
+      EXPECT_EQ(data.value("by", ""), "operator") << line;
+      EXPECT_EQ(data.value("rounds", 0), 2) << line;
+    }
+    submitted = true;
+  }
+  EXPECT_TRUE(submitted);
   for (const std::string& site : kSites) {
     const CommandResult compared = Compare(site, exported);
     EXPECT_EQ(compared.exit_code, 0) << compared.output;
