@@ -196,24 +196,10 @@ class AuditKillTest : public AuditTest, public ::testing::WithParamInterface<Kil
 
 TEST_P(AuditKillTest, AKillAtALedgerWriteLosesNoEntry) {
   const Kill kill = GetParam();
-  const std::string failpoint = "FEDATTN_FAILPOINT=" + kill.failpoint;
-  if (kill.coordinator) federation_.SetCoordinatorEnv({failpoint});
-  coordinator_ = federation_.StartCoordinator();
-  StartSite("hospital-a", kill.coordinator ? std::vector<std::string>{} : std::vector<std::string>{failpoint});
-  StartSite("hospital-b");
-  WaitOnline(kSites.size());
+  StartWithFailpoint(kill.failpoint, kill.coordinator, "hospital-a");
   const std::string id = Submit(WriteAuditJob(federation_.root(), "killed", 2, /*secagg=*/false, /*train_deadline_s=*/20));
   // The process with the armed failpoint ends on its own (status 137) in round 1; start it again.
-  Subprocess& victim = kill.coordinator ? *coordinator_ : *agents_["hospital-a"];
-  const std::optional<int> code = victim.Wait(absl::Seconds(120));
-  ASSERT_TRUE(code.has_value()) << "the failpoint never fired\n" << Logs();
-  EXPECT_EQ(*code, 137) << Logs();
-  if (kill.coordinator) {
-    federation_.SetCoordinatorEnv({});
-    coordinator_ = federation_.StartCoordinator("coordinator-restarted.log");
-  } else {
-    StartSite("hospital-a");
-  }
+  ASSERT_TRUE(RestartAfterFailpoint(kill.coordinator, "hospital-a", absl::Seconds(120)));
   const CommandResult waited = Wait(id);
   ASSERT_EQ(waited.exit_code, 0) << waited.output << Logs();
   EXPECT_EQ(JobStatus(id)["state"], "completed");
@@ -238,11 +224,7 @@ INSTANTIATE_TEST_SUITE_P(Failpoints, AuditKillTest,
                                            Kill{"coordinator.after_ledger_append", true},
                                            Kill{"coordinator.between_audit_and_commit@2", true}),
                          [](const ::testing::TestParamInfo<Kill>& info) {
-                           std::string name = info.param.failpoint;
-                           for (char& c : name) {
-                             if (c == '.' || c == '@') c = '_';
-                           }
-                           return name;
+                           return FailpointTestName(info.param.failpoint);
                          });
 
 }  // namespace

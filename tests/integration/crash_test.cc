@@ -54,12 +54,7 @@ class CrashTest : public FederationFixture, public ::testing::WithParamInterface
 
 TEST_P(CrashTest, TheJobResumesAndNoCommittedRoundIsLostOrRedone) {
   const Crash crash = GetParam();
-  const std::string armed = "FEDATTN_FAILPOINT=" + crash.failpoint;
-  if (crash.coordinator) federation_.SetCoordinatorEnv({armed});
-  coordinator_ = federation_.StartCoordinator();
-  StartSite("hospital-a", crash.coordinator ? std::vector<std::string>{} : std::vector<std::string>{armed});
-  StartSite("hospital-b");
-  WaitOnline(kSites.size());
+  StartWithFailpoint(crash.failpoint, crash.coordinator, "hospital-a");
   const std::string id = Submit(WriteJob(federation_.root(), {.name = "crash",
                                                               .rounds = kRounds,
                                                               .secagg = true,
@@ -67,16 +62,7 @@ TEST_P(CrashTest, TheJobResumesAndNoCommittedRoundIsLostOrRedone) {
                                                               .train_deadline_s = 20,
                                                               .stage_deadline_s = 8}));
 
-  Subprocess& victim = crash.coordinator ? *coordinator_ : *agents_["hospital-a"];
-  const std::optional<int> code = victim.Wait(absl::Seconds(150));
-  ASSERT_TRUE(code.has_value()) << "the failpoint never fired\n" << Logs();
-  ASSERT_EQ(*code, 137) << Logs();
-  if (crash.coordinator) {
-    federation_.SetCoordinatorEnv({});
-    coordinator_ = federation_.StartCoordinator("coordinator-restarted.log");
-  } else {
-    StartSite("hospital-a");
-  }
+  ASSERT_TRUE(RestartAfterFailpoint(crash.coordinator, "hospital-a", absl::Seconds(150)));
   const CommandResult waited = Wait(id);
   ASSERT_EQ(waited.exit_code, 0) << waited.output << Logs();
 
@@ -145,13 +131,7 @@ INSTANTIATE_TEST_SUITE_P(
         Crash{"agent.after_share_keys@2", false},     // key shares sent
         Crash{"agent.after_masked_upload@2", false},  // masked update sent, unmasking not done
         Crash{"agent.after_unmask@1", false}),        // its part in round 1 done
-    [](const ::testing::TestParamInfo<Crash>& info) {
-      std::string name = info.param.failpoint;
-      for (char& c : name) {
-        if (c == '.' || c == '@') c = '_';
-      }
-      return name;
-    });
+    [](const ::testing::TestParamInfo<Crash>& info) { return FailpointTestName(info.param.failpoint); });
 
 }  // namespace
 }  // namespace fedattn::testing

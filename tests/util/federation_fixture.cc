@@ -29,6 +29,13 @@ std::filesystem::path WriteJob(const std::filesystem::path& dir, const JobOption
   return path;
 }
 
+std::string FailpointTestName(std::string failpoint) {
+  for (char& c : failpoint) {
+    if (c == '.' || c == '@') c = '_';
+  }
+  return failpoint;
+}
+
 FederationFixture::FederationFixture(std::vector<std::string> sites) : sites_(sites), federation_(sites) {
   std::ifstream in(std::filesystem::path(FEDATTN_SOURCE_DIR) / "data" / "wdbc.csv");
   std::string header, line;
@@ -110,6 +117,38 @@ std::vector<agent::SignedLedgerEntry> FederationFixture::Ledger(const std::strin
   auto entries = (*ledger)->SignedEntries();
   EXPECT_TRUE(entries.ok()) << entries.status();
   return entries.ok() ? *entries : std::vector<agent::SignedLedgerEntry>{};
+}
+
+void FederationFixture::StartWithFailpoint(const std::string& failpoint, bool in_coordinator,
+                                           const std::string& victim) {
+  const std::string armed = "FEDATTN_FAILPOINT=" + failpoint;
+  federation_.SetCoordinatorEnv(in_coordinator ? std::vector<std::string>{armed} : std::vector<std::string>{});
+  coordinator_ = federation_.StartCoordinator();
+  for (const std::string& site : sites_) {
+    StartSite(site, !in_coordinator && site == victim ? std::vector<std::string>{armed} : std::vector<std::string>{});
+  }
+  WaitOnline(sites_.size());
+}
+
+bool FederationFixture::RestartAfterFailpoint(bool in_coordinator, const std::string& victim,
+                                              absl::Duration timeout) {
+  Subprocess& process = in_coordinator ? *coordinator_ : *agents_[victim];
+  const std::optional<int> code = process.Wait(timeout);
+  if (!code.has_value()) {
+    ADD_FAILURE() << "the failpoint never fired\n" << Logs();
+    return false;
+  }
+  if (*code != 137) {
+    ADD_FAILURE() << "exit status " << *code << ", not 137 (a failpoint)\n" << Logs();
+    return false;
+  }
+  if (in_coordinator) {
+    federation_.SetCoordinatorEnv({});
+    coordinator_ = federation_.StartCoordinator("coordinator-restarted.log");
+  } else {
+    StartSite(victim);
+  }
+  return true;
 }
 
 }  // namespace fedattn::testing

@@ -33,6 +33,9 @@ struct JobOptions {
 };
 std::filesystem::path WriteJob(const std::filesystem::path& dir, const JobOptions& options);
 
+// A gtest parameter name for a failpoint ("agent.after_unmask@1" -> "agent_after_unmask_1").
+std::string FailpointTestName(std::string failpoint);
+
 class FederationFixture : public ::testing::Test {
  protected:
   // Provisions `sites` and gives site i every n-th row of data/wdbc.csv (rows_ counts them).
@@ -54,6 +57,14 @@ class FederationFixture : public ::testing::Test {
   CommandResult Compare(const std::string& site, const std::filesystem::path& exported);
   // `site`'s signed ledger, read from its state directory.
   std::vector<agent::SignedLedgerEntry> Ledger(const std::string& site);
+
+  // Kill tests (docs/operations.md, "Fault injection"): starts the coordinator and every site,
+  // with FEDATTN_FAILPOINT=`failpoint` armed in the coordinator or else in `victim`'s agent, and
+  // waits until all sites are online.
+  void StartWithFailpoint(const std::string& failpoint, bool in_coordinator, const std::string& victim);
+  // Waits for the armed process to end at its failpoint as kill -9 would (status 137), then
+  // starts it again without it. False, with the test failed, if it never did.
+  bool RestartAfterFailpoint(bool in_coordinator, const std::string& victim, absl::Duration timeout);
 
   std::vector<std::string> sites_;
   TestFederation federation_;
