@@ -1,8 +1,9 @@
-# fedattn_add_test(NAME SOURCES a.cc b.cc LIBS lib... [LABELS l...] [TIMEOUT s])
+# fedattn_add_test(NAME SOURCES a.cc b.cc LIBS lib... [LABELS l...] [TIMEOUT s]
+#                  [ENVIRONMENT_MODIFICATION op...])
 # One executable per test file (or small group), registered with ctest through gtest_discover_tests.
 include(GoogleTest)
 function(fedattn_add_test name)
-  cmake_parse_arguments(T "" "TIMEOUT" "SOURCES;LIBS;LABELS" ${ARGN})
+  cmake_parse_arguments(T "" "TIMEOUT" "SOURCES;LIBS;LABELS;ENVIRONMENT_MODIFICATION" ${ARGN})
   add_executable(${name} ${T_SOURCES})
   target_link_libraries(${name} PRIVATE ${T_LIBS} fedattn_test_util GTest::gtest GTest::gmock
                         GTest::gtest_main fedattn_warnings)
@@ -14,6 +15,10 @@ function(fedattn_add_test name)
   if(NOT T_TIMEOUT)
     set(T_TIMEOUT 120)
   endif()
+  set(extra_properties)
+  if(T_ENVIRONMENT_MODIFICATION)
+    set(extra_properties ENVIRONMENT_MODIFICATION "${T_ENVIRONMENT_MODIFICATION}")
+  endif()
   gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60
-                       PROPERTIES TIMEOUT ${T_TIMEOUT} LABELS "${T_LABELS}")
+                       PROPERTIES TIMEOUT ${T_TIMEOUT} LABELS "${T_LABELS}" ${extra_properties})
 endfunction()
