@@ -8,18 +8,17 @@
 #                                thread) into build-sanitize-<sanitizers>/ and runs the unit and
 #                                integration tests under tests/sanitizers/ runtime options
 #                                (thread first checks that TSan can see abseil's locks)
-#   scripts/test.sh --fuzz       also builds the libFuzzer targets with clang into build-fuzz/ and
-#                                fuzzes each for FEDATTN_FUZZ_SECONDS (default 5) from its corpus
-# (docs/operations.md, "Testing: sanitizers and fuzzing": why --fuzz is not part of the default.)
+#   then, in every run but --sanitize, builds the libFuzzer targets with clang into build-fuzz/
+#   and fuzzes each for FEDATTN_FUZZ_SECONDS (default 5) from its seed corpus
+#   (docs/operations.md, "Testing: sanitizers, fuzzing, load").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sanitize=0
-fuzz=0
 for arg in "$@"; do
   case "$arg" in
     --sanitize) sanitize=1 ;;
-    --fuzz) fuzz=1 ;;
-    *) echo "usage: scripts/test.sh [--sanitize] [--fuzz]" >&2; exit 2 ;;
+    --fuzz) ;;  # the default now; kept so older instructions still work
+    *) echo "usage: scripts/test.sh [--sanitize]" >&2; exit 2 ;;
   esac
 done
 scripts/setup.sh
@@ -63,14 +62,8 @@ scripts/build.sh
 BUILD_DIR=${FEDATTN_BUILD_DIR:-build}
 (cd "$BUILD_DIR" && ctest --output-on-failure --parallel "$(nproc)" --timeout 600)
 
-if [ "$fuzz" = 1 ]; then
-  FUZZ_DIR=${FEDATTN_FUZZ_BUILD_DIR:-build-fuzz}
-  if [ ! -f "$FUZZ_DIR/build.ninja" ]; then
-    CXX=$(command -v clang++-14 || command -v clang++) cmake -S . -B "$FUZZ_DIR" -G Ninja \
-      -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFEDATTN_FUZZ=ON -DFEDATTN_SANITIZE=address,undefined \
-      -DFEDATTN_BUILD_BENCH=OFF -DFEDATTN_FUZZ_SECONDS="${FEDATTN_FUZZ_SECONDS:-5}"
-  fi
-  cmake --build "$FUZZ_DIR" --parallel "$(nproc)" --target config_fuzz safetensors_fuzz wire_fuzz secagg_fuzz audit_fuzz
-  source tests/sanitizers/env.sh
-  (cd "$FUZZ_DIR" && ctest --output-on-failure --label-regex fuzz)
-fi
+# Short fuzzing: each libFuzzer target (clang, ASan + UBSan, the same build scripts/fuzz.sh uses)
+# for FEDATTN_FUZZ_SECONDS from its seed corpus and past crash inputs.
+scripts/fuzz.sh build
+source tests/sanitizers/env.sh
+(cd "${FEDATTN_FUZZ_BUILD_DIR:-build-fuzz}" && ctest --output-on-failure --label-regex fuzz)

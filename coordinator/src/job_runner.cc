@@ -352,7 +352,9 @@ absl::Status JobRunner::EnsureInitialModel() {
       slot.task = MakeTask("init", 0, slot, deadline, nullptr);
       context_.tasks->Post(site, *slot.task);
       slots_[site] = slot;
-      WaitUntil(deadline, [&] { return init_tensors_.has_value() || Settled(slots_[site].status); });
+      WaitUntil(deadline, [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return init_tensors_.has_value() || Settled(slots_[site].status);
+      });
       if (cancelled_ || stopping_) return absl::CancelledError("stopped");
       tensors = std::move(init_tensors_);
       init_tensors_.reset();
@@ -494,7 +496,7 @@ absl::StatusOr<bool> JobRunner::RunRound(int64_t round) {
     RETURN_IF_ERROR(RunSecAgg(round, *strategy_));
   } else {
     absl::MutexLock lock(&mu_);
-    WaitUntil(deadline, [&] {
+    WaitUntil(deadline, [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
       return std::all_of(slots_.begin(), slots_.end(), [](const auto& entry) { return Settled(entry.second.status); });
     });
     if (cancelled_ || stopping_) return false;
@@ -590,12 +592,12 @@ absl::Status JobRunner::RunSecAgg(int64_t round, strategy::Strategy& strategy) {
   const absl::Duration stage = absl::Seconds(spec_.stage_deadline_s);
   const absl::Time train_deadline = absl::Now() + absl::Seconds(spec_.train_deadline_s);
   absl::MutexLock lock(&mu_);
-  auto all_past = [&](auto predicate) {
+  auto all_past = [&](auto predicate) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return std::all_of(slots_.begin(), slots_.end(), [&](const auto& entry) {
       return entry.second.dropped || Settled(entry.second.status) || predicate(entry.second);
     });
   };
-  auto drop_laggards = [&](auto predicate, const std::string& why) {
+  auto drop_laggards = [&](auto predicate, const std::string& why) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     for (auto& [name, slot] : slots_) {
       if (slot.dropped || Settled(slot.status) || predicate(slot)) continue;
       slot.dropped = true;
@@ -604,11 +606,11 @@ absl::Status JobRunner::RunSecAgg(int64_t round, strategy::Strategy& strategy) {
       RecordSite(round, slot);
     }
   };
-  auto stopped = [&] { return cancelled_ || stopping_; };
+  auto stopped = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return cancelled_ || stopping_; };
 
   // Stage 0: training, then key advertisements (with the training reports).
   auto advertised = [](const SiteSlot& slot) { return slot.report.has_value(); };
-  WaitUntil(train_deadline, [&] { return all_past(advertised); });
+  WaitUntil(train_deadline, [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return all_past(advertised); });
   if (stopped()) return absl::CancelledError("stopped");
   drop_laggards(advertised, "missed the training deadline");
   ASSIGN_OR_RETURN(std::vector<secagg::NeighbourKeys> neighbour_keys, secagg_->FinishAdvertise());
@@ -631,7 +633,7 @@ absl::Status JobRunner::RunSecAgg(int64_t round, strategy::Strategy& strategy) {
 
   // Stage 1: key shares.
   auto shared = [](const SiteSlot& slot) { return slot.sent_shares; };
-  WaitUntil(absl::Now() + stage, [&] { return all_past(shared); });
+  WaitUntil(absl::Now() + stage, [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return all_past(shared); });
   if (stopped()) return absl::CancelledError("stopped");
   drop_laggards(shared, "sent no key shares in time");
   ASSIGN_OR_RETURN(std::vector<secagg::SharesForSite> shares, secagg_->FinishShareKeys());
@@ -647,7 +649,8 @@ absl::Status JobRunner::RunSecAgg(int64_t round, strategy::Strategy& strategy) {
 
   // Stage 2: masked updates (uploads are folded into the sum as they complete).
   auto masked = [](const SiteSlot& slot) { return slot.masked; };
-  WaitUntil(absl::Now() + stage + absl::Seconds(spec_.train_deadline_s) / 10, [&] { return all_past(masked); });
+  WaitUntil(absl::Now() + stage + absl::Seconds(spec_.train_deadline_s) / 10,
+            [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return all_past(masked); });
   if (stopped()) return absl::CancelledError("stopped");
   drop_laggards(masked, "sent no masked update in time");
   ASSIGN_OR_RETURN(secagg::UnmaskRequest request, secagg_->FinishMaskedInput());
@@ -660,7 +663,7 @@ absl::Status JobRunner::RunSecAgg(int64_t round, strategy::Strategy& strategy) {
   // Stage 3: unmasking by the survivors.
   std::set<secagg::SiteId> survivors(request.survivors.begin(), request.survivors.end());
   auto unmasked = [&](const SiteSlot& slot) { return slot.unmasked || !survivors.count(slot.secagg_id); };
-  WaitUntil(absl::Now() + stage, [&] { return all_past(unmasked); });
+  WaitUntil(absl::Now() + stage, [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return all_past(unmasked); });
   if (stopped()) return absl::CancelledError("stopped");
   ASSIGN_OR_RETURN(secagg::AggregateResult result, secagg_->FinishUnmask());
   secagg_done_ = true;
@@ -924,7 +927,7 @@ absl::StatusOr<v1::SecAggStepResponse> JobRunner::SecAggStep(const v1::SecAggSte
   const absl::Time deadline = absl::Now() + absl::Milliseconds(wait_ms);
   const uint32_t await = request.await_stage();
   const int64_t my_round = round_;
-  auto ready = [&] {
+  auto ready = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (round_ != my_round || phase_ == Phase::kIdle) return true;
     slot = &slots_[site];
     if (slot->dropped) return true;

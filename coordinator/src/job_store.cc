@@ -98,7 +98,7 @@ absl::StatusOr<std::string> JobStore::CreateJob(const std::string& name, const s
                                                 const std::string& submitted_by, absl::Time now) {
   absl::MutexLock lock(&mu_);
   std::string id;
-  RETURN_IF_ERROR(db_->InTransaction([&]() -> absl::Status {
+  RETURN_IF_ERROR(db_->InTransaction([&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
     ASSIGN_OR_RETURN(storage::Statement next, db_->Prepare("SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs"));
     ASSIGN_OR_RETURN(bool has_row, next.Step());
     const int64_t seq = has_row ? next.ColumnInt(0) : 1;
@@ -147,7 +147,7 @@ absl::StatusOr<std::vector<JobRecord>> JobStore::ListJobs() {
 
 absl::Status JobStore::StartRound(const std::string& job_id, int64_t round, absl::Time now) {
   absl::MutexLock lock(&mu_);
-  return db_->InTransaction([&]() -> absl::Status {
+  return db_->InTransaction([&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
     // A committed round is never run again: its model may already be downloaded and its sites'
     // releases are charged (a caller resuming from the wrong round would otherwise erase it).
     ASSIGN_OR_RETURN(storage::Statement state,
@@ -162,11 +162,12 @@ absl::Status JobStore::StartRound(const std::string& job_id, int64_t round, absl
                      db_->Prepare("DELETE FROM round_sites WHERE job_id = ?1 AND round = ?2"));
     clear.Bind(1, job_id).Bind(2, round);
     RETURN_IF_ERROR(clear.Run());
-    ASSIGN_OR_RETURN(storage::Statement upsert,
-                     db_->Prepare("INSERT INTO rounds (job_id, round, state, started_ms) VALUES (?1, ?2, 'training', ?3)"
-                                  " ON CONFLICT(job_id, round) DO UPDATE SET state = 'training', started_ms = ?3,"
-                                  " finished_ms = NULL, error = '', train_metrics = '{}',"
-                                  " validation_metrics = '{}', model_sha256 = ''"));
+    ASSIGN_OR_RETURN(
+        storage::Statement upsert,
+        db_->Prepare("INSERT INTO rounds (job_id, round, state, started_ms) VALUES (?1, ?2, 'training', ?3)"
+                     " ON CONFLICT(job_id, round) DO UPDATE SET state = 'training', started_ms = ?3,"
+                     " finished_ms = NULL, error = '', train_metrics = '{}',"
+                     " validation_metrics = '{}', model_sha256 = ''"));
     upsert.Bind(1, job_id).Bind(2, round).Bind(3, absl::ToUnixMillis(now));
     return upsert.Run();
   });
@@ -199,7 +200,7 @@ absl::Status JobStore::CommitRound(const std::string& job_id, int64_t round, con
                                    const MetricMap& validation_metrics, const std::string& model_sha256,
                                    absl::Time now) {
   absl::MutexLock lock(&mu_);
-  return db_->InTransaction([&]() -> absl::Status {
+  return db_->InTransaction([&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
     ASSIGN_OR_RETURN(storage::Statement update_round,
                      db_->Prepare("UPDATE rounds SET state = 'committed', finished_ms = ?3, train_metrics = ?4,"
                                   " validation_metrics = ?5, model_sha256 = ?6, error = ''"

@@ -52,17 +52,18 @@ absl::StatusOr<std::unique_ptr<SiteRegistry>> SiteRegistry::Open(const std::file
 absl::StatusOr<bool> SiteRegistry::Register(const Registration& registration, absl::Time now) {
   absl::MutexLock lock(&mu_);
   bool is_new = false;
-  RETURN_IF_ERROR(db_->InTransaction([&]() -> absl::Status {
+  RETURN_IF_ERROR(db_->InTransaction([&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
     ASSIGN_OR_RETURN(storage::Statement find, db_->Prepare("SELECT 1 FROM sites WHERE name = ?1"));
     find.Bind(1, registration.name);
     ASSIGN_OR_RETURN(bool exists, find.Step());
     is_new = !exists;
-    ASSIGN_OR_RETURN(storage::Statement upsert,
-                     db_->Prepare("INSERT INTO sites (name, fingerprint, first_seen_ms, last_seen_ms, agent_version,"
-                                  " world_size, state, certificate_pem) VALUES (?1, ?2, ?3, ?3, ?4, ?5, 'registered', ?6)"
-                                  " ON CONFLICT(name) DO UPDATE SET fingerprint = ?2, last_seen_ms = ?3,"
-                                  " agent_version = ?4, world_size = ?5, state = 'registered',"
-                                  " certificate_pem = ?6"));
+    ASSIGN_OR_RETURN(
+        storage::Statement upsert,
+        db_->Prepare("INSERT INTO sites (name, fingerprint, first_seen_ms, last_seen_ms, agent_version,"
+                     " world_size, state, certificate_pem) VALUES (?1, ?2, ?3, ?3, ?4, ?5, 'registered', ?6)"
+                     " ON CONFLICT(name) DO UPDATE SET fingerprint = ?2, last_seen_ms = ?3,"
+                     " agent_version = ?4, world_size = ?5, state = 'registered',"
+                     " certificate_pem = ?6"));
     upsert.Bind(1, registration.name)
         .Bind(2, registration.fingerprint)
         .Bind(3, absl::ToUnixMillis(now))

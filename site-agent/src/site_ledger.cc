@@ -227,10 +227,11 @@ absl::StatusOr<LedgerEntry> SiteLedger::Record(LedgerEntry entry) {
 
   const bool dp = !entry.mechanism.unbounded();
   const bool client = entry.mechanism.client_clip_norm > 0;
-  RETURN_IF_ERROR(db_->InTransaction([&]() -> absl::Status {
+  RETURN_IF_ERROR(db_->InTransaction([&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
     if (release) {
-      ASSIGN_OR_RETURN(storage::Statement find,
-                       db_->Prepare("SELECT id FROM ledger WHERE job_id = ?1 AND round = ?2 AND decision = 'released'"));
+      ASSIGN_OR_RETURN(
+          storage::Statement find,
+          db_->Prepare("SELECT id FROM ledger WHERE job_id = ?1 AND round = ?2 AND decision = 'released'"));
       find.Bind(1, absl::string_view(entry.job_id)).Bind(2, entry.round);
       ASSIGN_OR_RETURN(bool exists, find.Step());
       if (exists) {
@@ -310,7 +311,7 @@ absl::Status SiteLedger::SignUnsignedRows() {
   ASSIGN_OR_RETURN(std::vector<LedgerEntry> rows,
                    Query(*db_, "WHERE signature = '' ORDER BY id", [](storage::Statement&) {}));
   if (rows.empty()) return absl::OkStatus();
-  return db_->InTransaction([&]() -> absl::Status {
+  return db_->InTransaction([&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
     for (LedgerEntry& row : rows) {
       // Rows written before entries were signed: they are this site's, under its current identity.
       row.site_name = signer_->site_name;
