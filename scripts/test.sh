@@ -60,20 +60,10 @@ fi
 
 scripts/build.sh
 BUILD_DIR=${FEDATTN_BUILD_DIR:-build}
-# The fuzz targets (clang, ASan + UBSan, the build scripts/fuzz.sh uses) build at low priority
-# while the suite runs: much of the suite waits on real processes and their deadlines.
-fuzz_log=$(mktemp)
-nice -n 10 scripts/fuzz.sh build > "$fuzz_log" 2>&1 &
-fuzz_build=$!
-trap 'kill "$fuzz_build" 2>/dev/null || true; rm -f "$fuzz_log"' EXIT
 (cd "$BUILD_DIR" && ctest --output-on-failure --parallel "$(nproc)" --timeout 600)
-if ! wait "$fuzz_build"; then
-  cat "$fuzz_log" >&2
-  echo "scripts/test.sh: building the fuzz targets failed" >&2
-  exit 1
-fi
 
-# Short fuzzing: each libFuzzer target for FEDATTN_FUZZ_SECONDS from its seed corpus and past
-# crash inputs.
+# Short fuzzing: each libFuzzer target (clang, ASan + UBSan, the same build scripts/fuzz.sh uses)
+# for FEDATTN_FUZZ_SECONDS from its seed corpus and past crash inputs.
+scripts/fuzz.sh build
 source tests/sanitizers/env.sh
 (cd "${FEDATTN_FUZZ_BUILD_DIR:-build-fuzz}" && ctest --output-on-failure --label-regex fuzz)
