@@ -11,25 +11,10 @@
 #include "fedattn/common/status_macros.h"
 #include "fedattn/crypto/digest.h"
 #include "fedattn/crypto/openssl_error.h"
+#include "openssl_util.h"
 
 namespace fedattn::crypto {
 namespace {
-
-struct BioDeleter {
-  void operator()(BIO* bio) const { BIO_free(bio); }
-};
-struct ExtDeleter {
-  void operator()(X509_EXTENSION* ext) const { X509_EXTENSION_free(ext); }
-};
-struct StoreDeleter {
-  void operator()(X509_STORE* store) const { X509_STORE_free(store); }
-};
-struct StoreCtxDeleter {
-  void operator()(X509_STORE_CTX* ctx) const { X509_STORE_CTX_free(ctx); }
-};
-struct BnDeleter {
-  void operator()(BIGNUM* bn) const { BN_free(bn); }
-};
 
 absl::Status AddNameEntry(X509_NAME* name, const char* field, absl::string_view value) {
   if (X509_NAME_add_entry_by_txt(name, field, MBSTRING_UTF8,
@@ -44,7 +29,7 @@ absl::Status AddExtension(X509* cert, X509* issuer, int nid, const std::string& 
   X509V3_CTX ctx;
   X509V3_set_ctx_nodb(&ctx);
   X509V3_set_ctx(&ctx, issuer, cert, nullptr, nullptr, 0);
-  std::unique_ptr<X509_EXTENSION, ExtDeleter> ext(X509V3_EXT_nconf_nid(nullptr, &ctx, nid, value.c_str()));
+  X509ExtensionPtr ext(X509V3_EXT_nconf_nid(nullptr, &ctx, nid, value.c_str()));
   if (!ext) return OpenSslError(absl::StrCat("cannot build certificate extension ", OBJ_nid2sn(nid), "=", value));
   if (X509_add_ext(cert, ext.get(), -1) != 1) return OpenSslError("cannot add certificate extension");
   return absl::OkStatus();
@@ -60,12 +45,6 @@ std::string NameField(X509_NAME* name, int nid) {
   std::string value(reinterpret_cast<char*>(utf8), static_cast<size_t>(size));
   OPENSSL_free(utf8);
   return value;
-}
-
-absl::Time FromAsn1Time(const ASN1_TIME* time) {
-  std::tm tm{};
-  if (ASN1_TIME_to_tm(time, &tm) != 1) return absl::InfinitePast();
-  return absl::FromTimeT(timegm(&tm));
 }
 
 const EVP_MD* DigestFor(EVP_PKEY* key) {
@@ -124,7 +103,7 @@ absl::StatusOr<X509Ptr> IssueCertificate(const CertificateRequest& request, EVP_
   if (!cert) return OpenSslError("cannot allocate a certificate");
   X509_set_version(cert.get(), X509_VERSION_3);
 
-  std::unique_ptr<BIGNUM, BnDeleter> serial(BN_new());
+  BignumPtr serial(BN_new());
   if (!serial || BN_rand(serial.get(), 127, BN_RAND_TOP_ANY, BN_RAND_BOTTOM_ANY) != 1 ||
       BN_to_ASN1_INTEGER(serial.get(), X509_get_serialNumber(cert.get())) == nullptr) {
     return OpenSslError("cannot draw a certificate serial number");
@@ -166,15 +145,13 @@ absl::StatusOr<X509Ptr> IssueCertificate(const CertificateRequest& request, EVP_
 }
 
 absl::StatusOr<std::string> CertificateToPem(X509* cert) {
-  std::unique_ptr<BIO, BioDeleter> bio(BIO_new(BIO_s_mem()));
+  BioPtr bio(BIO_new(BIO_s_mem()));
   if (!bio || PEM_write_bio_X509(bio.get(), cert) != 1) return OpenSslError("cannot encode the certificate");
-  char* data = nullptr;
-  const long size = BIO_get_mem_data(bio.get(), &data);
-  return std::string(data, static_cast<size_t>(size));
+  return BioContents(bio.get());
 }
 
 absl::StatusOr<X509Ptr> CertificateFromPem(absl::string_view pem) {
-  std::unique_ptr<BIO, BioDeleter> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  BioPtr bio = ReadOnlyBio(pem);
   if (!bio) return OpenSslError("cannot allocate a BIO");
   X509Ptr cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
   if (!cert) return OpenSslError("not a PEM certificate", absl::StatusCode::kInvalidArgument);
@@ -209,14 +186,18 @@ absl::StatusOr<CertificateInfo> InspectCertificatePem(absl::string_view pem) {
   return InspectCertificate(cert.get());
 }
 
-absl::Status VerifyCertificate(X509* cert, X509* ca, absl::Time now) {
-  std::unique_ptr<X509_STORE, StoreDeleter> store(X509_STORE_new());
-  std::unique_ptr<X509_STORE_CTX, StoreCtxDeleter> ctx(X509_STORE_CTX_new());
+absl::Status VerifyChain(X509* cert, X509* ca, X509_CRL* crl, absl::Time now) {
+  X509StorePtr store(X509_STORE_new());
+  X509StoreCtxPtr ctx(X509_STORE_CTX_new());
   if (!store || !ctx || X509_STORE_add_cert(store.get(), ca) != 1 ||
+      (crl != nullptr && X509_STORE_add_crl(store.get(), crl) != 1) ||
       X509_STORE_CTX_init(ctx.get(), store.get(), cert, nullptr) != 1) {
     return OpenSslError("cannot set up certificate verification");
   }
-  X509_VERIFY_PARAM_set_time(X509_STORE_CTX_get0_param(ctx.get()), absl::ToTimeT(now));
+  X509_VERIFY_PARAM* param = X509_STORE_CTX_get0_param(ctx.get());
+  // With a CRL, the flags gRPC sets when given a CRL directory.
+  if (crl != nullptr) X509_VERIFY_PARAM_set_flags(param, X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
+  X509_VERIFY_PARAM_set_time(param, absl::ToTimeT(now));
   if (X509_verify_cert(ctx.get()) != 1) {
     const int error = X509_STORE_CTX_get_error(ctx.get());
     DrainOpenSslErrors();
@@ -225,5 +206,7 @@ absl::Status VerifyCertificate(X509* cert, X509* ca, absl::Time now) {
   }
   return absl::OkStatus();
 }
+
+absl::Status VerifyCertificate(X509* cert, X509* ca, absl::Time now) { return VerifyChain(cert, ca, nullptr, now); }
 
 }  // namespace fedattn::crypto

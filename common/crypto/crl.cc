@@ -14,44 +14,13 @@
 #include "fedattn/common/status_macros.h"
 #include "fedattn/crypto/certificate.h"
 #include "fedattn/crypto/openssl_error.h"
+#include "openssl_util.h"
 
 namespace fedattn::crypto {
 namespace {
 
-struct BioDeleter {
-  void operator()(BIO* bio) const { BIO_free(bio); }
-};
-struct CrlDeleter {
-  void operator()(X509_CRL* crl) const { X509_CRL_free(crl); }
-};
-struct RevokedDeleter {
-  void operator()(X509_REVOKED* revoked) const { X509_REVOKED_free(revoked); }
-};
-struct BnDeleter {
-  void operator()(BIGNUM* bn) const { BN_free(bn); }
-};
-struct IntegerDeleter {
-  void operator()(ASN1_INTEGER* value) const { ASN1_INTEGER_free(value); }
-};
-struct TimeDeleter {
-  void operator()(ASN1_TIME* time) const { ASN1_TIME_free(time); }
-};
-struct StoreDeleter {
-  void operator()(X509_STORE* store) const { X509_STORE_free(store); }
-};
-struct StoreCtxDeleter {
-  void operator()(X509_STORE_CTX* ctx) const { X509_STORE_CTX_free(ctx); }
-};
-using CrlPtr = std::unique_ptr<X509_CRL, CrlDeleter>;
-
-absl::Time FromAsn1Time(const ASN1_TIME* time) {
-  std::tm tm{};
-  if (time == nullptr || ASN1_TIME_to_tm(time, &tm) != 1) return absl::InfinitePast();
-  return absl::FromTimeT(timegm(&tm));
-}
-
 std::string SerialHex(const ASN1_INTEGER* serial) {
-  std::unique_ptr<BIGNUM, BnDeleter> bn(ASN1_INTEGER_to_BN(serial, nullptr));
+  BignumPtr bn(ASN1_INTEGER_to_BN(serial, nullptr));
   if (!bn) return "";
   char* hex = BN_bn2hex(bn.get());
   std::string out = hex == nullptr ? "" : hex;
@@ -59,10 +28,10 @@ std::string SerialHex(const ASN1_INTEGER* serial) {
   return out;
 }
 
-absl::StatusOr<CrlPtr> ParseCrl(absl::string_view pem) {
-  std::unique_ptr<BIO, BioDeleter> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+absl::StatusOr<X509CrlPtr> ParseCrl(absl::string_view pem) {
+  BioPtr bio = ReadOnlyBio(pem);
   if (!bio) return OpenSslError("cannot allocate a BIO");
-  CrlPtr crl(PEM_read_bio_X509_CRL(bio.get(), nullptr, nullptr, nullptr));
+  X509CrlPtr crl(PEM_read_bio_X509_CRL(bio.get(), nullptr, nullptr, nullptr));
   if (!crl) return OpenSslError("not a PEM certificate revocation list", absl::StatusCode::kInvalidArgument);
   return crl;
 }
@@ -75,13 +44,13 @@ absl::StatusOr<std::string> IssueCrlPem(const CrlContents& contents, X509* ca_ce
   if (contents.next_update <= contents.this_update) {
     return absl::InvalidArgumentError("CRL next_update must be later than this_update");
   }
-  CrlPtr crl(X509_CRL_new());
+  X509CrlPtr crl(X509_CRL_new());
   if (!crl || X509_CRL_set_version(crl.get(), X509_CRL_VERSION_2) != 1 ||
       X509_CRL_set_issuer_name(crl.get(), X509_get_subject_name(ca_cert)) != 1) {
     return OpenSslError("cannot start a CRL");
   }
-  std::unique_ptr<ASN1_TIME, TimeDeleter> last(ASN1_TIME_set(nullptr, absl::ToTimeT(contents.this_update)));
-  std::unique_ptr<ASN1_TIME, TimeDeleter> next(ASN1_TIME_set(nullptr, absl::ToTimeT(contents.next_update)));
+  Asn1TimePtr last(ASN1_TIME_set(nullptr, absl::ToTimeT(contents.this_update)));
+  Asn1TimePtr next(ASN1_TIME_set(nullptr, absl::ToTimeT(contents.next_update)));
   if (!last || !next || X509_CRL_set1_lastUpdate(crl.get(), last.get()) != 1 ||
       X509_CRL_set1_nextUpdate(crl.get(), next.get()) != 1) {
     return OpenSslError("cannot set the CRL's update times");
@@ -93,10 +62,10 @@ absl::StatusOr<std::string> IssueCrlPem(const CrlContents& contents, X509* ca_ce
       DrainOpenSslErrors();
       return absl::InvalidArgumentError(absl::StrCat("'", entry.serial_hex, "' is not a hexadecimal serial number"));
     }
-    std::unique_ptr<BIGNUM, BnDeleter> bn(raw);
-    std::unique_ptr<ASN1_INTEGER, IntegerDeleter> serial(BN_to_ASN1_INTEGER(bn.get(), nullptr));
-    std::unique_ptr<ASN1_TIME, TimeDeleter> when(ASN1_TIME_set(nullptr, absl::ToTimeT(entry.revoked_at)));
-    std::unique_ptr<X509_REVOKED, RevokedDeleter> revoked(X509_REVOKED_new());
+    BignumPtr bn(raw);
+    Asn1IntegerPtr serial(BN_to_ASN1_INTEGER(bn.get(), nullptr));
+    Asn1TimePtr when(ASN1_TIME_set(nullptr, absl::ToTimeT(entry.revoked_at)));
+    X509RevokedPtr revoked(X509_REVOKED_new());
     if (!serial || !when || !revoked || X509_REVOKED_set_serialNumber(revoked.get(), serial.get()) != 1 ||
         X509_REVOKED_set_revocationDate(revoked.get(), when.get()) != 1 ||
         X509_CRL_add0_revoked(crl.get(), revoked.get()) != 1) {
@@ -104,7 +73,7 @@ absl::StatusOr<std::string> IssueCrlPem(const CrlContents& contents, X509* ca_ce
     }
     revoked.release();  // owned by the CRL now
   }
-  std::unique_ptr<ASN1_INTEGER, IntegerDeleter> number(ASN1_INTEGER_new());
+  Asn1IntegerPtr number(ASN1_INTEGER_new());
   if (!number || ASN1_INTEGER_set_uint64(number.get(), contents.number) != 1 ||
       X509_CRL_add1_ext_i2d(crl.get(), NID_crl_number, number.get(), 0, 0) != 1) {
     return OpenSslError("cannot set the CRL number");
@@ -114,15 +83,13 @@ absl::StatusOr<std::string> IssueCrlPem(const CrlContents& contents, X509* ca_ce
   const int id = EVP_PKEY_get_id(ca_key);
   const EVP_MD* md = (id == EVP_PKEY_ED25519 || id == EVP_PKEY_ED448) ? nullptr : EVP_sha256();
   if (X509_CRL_sign(crl.get(), ca_key, md) <= 0) return OpenSslError("cannot sign the CRL");
-  std::unique_ptr<BIO, BioDeleter> bio(BIO_new(BIO_s_mem()));
+  BioPtr bio(BIO_new(BIO_s_mem()));
   if (!bio || PEM_write_bio_X509_CRL(bio.get(), crl.get()) != 1) return OpenSslError("cannot encode the CRL");
-  char* data = nullptr;
-  const long size = BIO_get_mem_data(bio.get(), &data);
-  return std::string(data, static_cast<size_t>(size));
+  return BioContents(bio.get());
 }
 
 absl::StatusOr<CrlContents> ReadCrlPem(absl::string_view pem, X509* ca_cert) {
-  ASSIGN_OR_RETURN(CrlPtr crl, ParseCrl(pem));
+  ASSIGN_OR_RETURN(X509CrlPtr crl, ParseCrl(pem));
   if (X509_NAME_cmp(X509_CRL_get_issuer(crl.get()), X509_get_subject_name(ca_cert)) != 0 ||
       X509_CRL_verify(crl.get(), X509_get0_pubkey(ca_cert)) != 1) {
     DrainOpenSslErrors();
@@ -131,7 +98,7 @@ absl::StatusOr<CrlContents> ReadCrlPem(absl::string_view pem, X509* ca_cert) {
   CrlContents contents;
   contents.this_update = FromAsn1Time(X509_CRL_get0_lastUpdate(crl.get()));
   contents.next_update = FromAsn1Time(X509_CRL_get0_nextUpdate(crl.get()));
-  std::unique_ptr<ASN1_INTEGER, IntegerDeleter> number(
+  Asn1IntegerPtr number(
       static_cast<ASN1_INTEGER*>(X509_CRL_get_ext_d2i(crl.get(), NID_crl_number, nullptr, nullptr)));
   uint64_t value = 0;
   if (number && ASN1_INTEGER_get_uint64(&value, number.get()) == 1) contents.number = value;
@@ -152,25 +119,8 @@ std::string CrlFileName(X509* ca_cert, int index) {
 }
 
 absl::Status VerifyCertificateWithCrl(X509* cert, X509* ca_cert, absl::string_view crl_pem, absl::Time now) {
-  ASSIGN_OR_RETURN(CrlPtr crl, ParseCrl(crl_pem));
-  std::unique_ptr<X509_STORE, StoreDeleter> store(X509_STORE_new());
-  std::unique_ptr<X509_STORE_CTX, StoreCtxDeleter> ctx(X509_STORE_CTX_new());
-  if (!store || !ctx || X509_STORE_add_cert(store.get(), ca_cert) != 1 ||
-      X509_STORE_add_crl(store.get(), crl.get()) != 1 ||
-      X509_STORE_CTX_init(ctx.get(), store.get(), cert, nullptr) != 1) {
-    return OpenSslError("cannot set up certificate verification");
-  }
-  X509_VERIFY_PARAM* param = X509_STORE_CTX_get0_param(ctx.get());
-  // The flags gRPC sets when given a CRL directory.
-  X509_VERIFY_PARAM_set_flags(param, X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
-  X509_VERIFY_PARAM_set_time(param, absl::ToTimeT(now));
-  if (X509_verify_cert(ctx.get()) != 1) {
-    const int error = X509_STORE_CTX_get_error(ctx.get());
-    DrainOpenSslErrors();
-    return absl::UnauthenticatedError(
-        absl::StrCat("certificate verification failed: ", X509_verify_cert_error_string(error)));
-  }
-  return absl::OkStatus();
+  ASSIGN_OR_RETURN(X509CrlPtr crl, ParseCrl(crl_pem));
+  return VerifyChain(cert, ca_cert, crl.get(), now);
 }
 
 bool RevocationList::IsRevoked(absl::string_view cert_pem) {

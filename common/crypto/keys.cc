@@ -5,17 +5,9 @@
 #include <openssl/pem.h>
 
 #include "fedattn/crypto/openssl_error.h"
+#include "openssl_util.h"
 
 namespace fedattn::crypto {
-namespace {
-
-struct BioDeleter {
-  void operator()(BIO* bio) const { BIO_free(bio); }
-};
-using BioPtr = std::unique_ptr<BIO, BioDeleter>;
-
-}  // namespace
-
 SecretString& SecretString::operator=(SecretString&& other) noexcept {
   if (this != &other) {
     Wipe();
@@ -42,13 +34,11 @@ absl::StatusOr<SecretString> PrivateKeyToPem(EVP_PKEY* key) {
   if (PEM_write_bio_PrivateKey(bio.get(), key, nullptr, nullptr, 0, nullptr, nullptr) != 1) {
     return OpenSslError("cannot encode the private key as PEM");
   }
-  char* data = nullptr;
-  const long size = BIO_get_mem_data(bio.get(), &data);
-  return SecretString(std::string(data, static_cast<size_t>(size)));
+  return SecretString(BioContents(bio.get()));
 }
 
 absl::StatusOr<PKeyPtr> PrivateKeyFromPem(absl::string_view pem) {
-  BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  BioPtr bio = ReadOnlyBio(pem);
   if (!bio) return OpenSslError("cannot allocate a BIO");
   PKeyPtr key(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
   if (!key) return OpenSslError("not a PEM private key", absl::StatusCode::kInvalidArgument);
