@@ -14,13 +14,10 @@
 #include "fedattn/models/checkpoint.h"
 #include "fedattn/models/tokenizer.h"
 #include "fedattn/parallel/collective.h"
+#include "status_util.h"
 
 namespace fedattn::models {
 namespace {
-
-absl::Status Prefixed(const absl::Status& status, absl::string_view prefix) {
-  return status.ok() ? status : absl::Status(status.code(), absl::StrCat(prefix, ": ", status.message()));
-}
 
 // Tabular: whole splits as tensors; statistics fitted on the training rows only.
 absl::Status LoadTabular(const TrainConfig& config, Batch* train, Batch* validation) {

@@ -9,13 +9,10 @@
 #include "fedattn/common/status_macros.h"
 #include "fedattn/models/torch_bridge.h"
 #include "nlohmann/json.hpp"
+#include "status_util.h"
 
 namespace fedattn::models {
 namespace {
-
-absl::Status Prefixed(const absl::Status& status, absl::string_view prefix) {
-  return status.ok() ? status : absl::Status(status.code(), absl::StrCat(prefix, ": ", status.message()));
-}
 
 // Concatenates float buffers along dimension 0 (same trailing shape).
 TensorBuffer Concat(std::string name, const std::vector<const TensorBuffer*>& parts) {

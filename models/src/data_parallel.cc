@@ -14,13 +14,10 @@
 #include "fedattn/models/dp_sgd.h"
 #include "fedattn/models/trainer.h"
 #include "fedattn/parallel/collective.h"
+#include "status_util.h"
 
 namespace fedattn::models {
 namespace {
-
-absl::Status FromTorch(const c10::Error& e, absl::string_view what) {
-  return absl::InternalError(absl::StrCat(what, ": ", e.what_without_backtrace()));
-}
 
 absl::Status BroadcastTensor(parallel::Collective& collective, const torch::Tensor& tensor) {
   torch::NoGradGuard no_grad;

@@ -15,13 +15,10 @@
 #include "absl/strings/str_cat.h"
 #include "fedattn/common/status_macros.h"
 #include "fedattn/models/dp_ops.h"
+#include "status_util.h"
 
 namespace fedattn::models {
 namespace {
-
-absl::Status FromTorch(const c10::Error& e, absl::string_view what) {
-  return absl::InternalError(absl::StrCat(what, ": ", e.what_without_backtrace()));
-}
 
 // Elements of the noise vector per independent ChaCha20 stream (see AddSecureGaussianNoise).
 constexpr int64_t kNoiseSpan = 1 << 18;

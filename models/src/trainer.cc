@@ -20,13 +20,10 @@
 #include "fedattn/config/yaml_reader.h"
 #include "fedattn/models/data_parallel.h"
 #include "fedattn/models/dp_sgd.h"
+#include "status_util.h"
 
 namespace fedattn::models {
 namespace {
-
-absl::Status FromTorch(const c10::Error& e, absl::string_view what) {
-  return absl::InternalError(absl::StrCat(what, ": ", e.what_without_backtrace()));
-}
 
 // Mann-Whitney U statistic over ranks with ties averaged: P(score+ > score-) + 0.5 P(=).
 double BinaryAuc(const std::vector<double>& scores, const std::vector<bool>& positive) {
