@@ -3,6 +3,7 @@
 #include <grpcpp/client_context.h>
 
 #include <fstream>
+#include <functional>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -103,6 +104,17 @@ TEST_F(IdentityTest, NotYetValidCertificateIsRefusedAndTheAgentSaysWhy) {
   EXPECT_THAT(RegisteredSites(), ::testing::IsEmpty());
 }
 
+// Repeats `call` every 100 ms, for up to 10 s, until the coordinator refuses it (it rereads its CRL
+// directory at most once a second); returns the last status.
+grpc::Status UntilRefused(const std::function<grpc::Status()>& call) {
+  grpc::Status status = call();
+  for (int i = 0; i < 100 && status.ok(); ++i) {
+    absl::SleepFor(absl::Milliseconds(100));
+    status = call();
+  }
+  return status;
+}
+
 // `fedattn provision --revoke` writes a newer CRL into the running coordinator's kit: the next
 // handshake of the revoked site fails, without a restart, while other sites carry on.
 TEST(RevocationTest, RevokedSiteIsRefusedAtItsNextHandshake) {
@@ -153,13 +165,8 @@ TEST(RevocationTest, RevokedSiteIsRefusedAtItsNextHandshake) {
   EXPECT_EQ(check.exit_code, 1) << check.output;
   EXPECT_THAT(check.output, HasSubstr("our certificate has been revoked"));
   EXPECT_TRUE(register_site("hospital-a").ok());
-  // The old connection is refused too, from its next call on (the coordinator rereads its CRL
-  // directory at most once a second: poll).
-  grpc::Status status = heartbeat();
-  for (int i = 0; i < 100 && status.ok(); ++i) {
-    absl::SleepFor(absl::Milliseconds(100));
-    status = heartbeat();
-  }
+  // The old connection is refused too, from its next call on.
+  const grpc::Status status = UntilRefused(heartbeat);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED) << status.error_message();
   EXPECT_THAT(status.error_message(), HasSubstr("the certificate of site 'hospital-b' has been revoked"));
 
@@ -187,12 +194,7 @@ TEST(RevocationTest, RevokedAdminIsRefusedOnItsOpenConnection) {
   const CommandResult revoke =
       RunCommand({CliBinary(), "provision", "--revoke", "operator", "--out", federation.root().string()});
   ASSERT_EQ(revoke.exit_code, 0) << revoke.output;
-  // The coordinator rereads its CRL directory at most once a second: poll.
-  grpc::Status status = get_status();
-  for (int i = 0; i < 100 && status.ok(); ++i) {
-    absl::SleepFor(absl::Milliseconds(100));
-    status = get_status();
-  }
+  const grpc::Status status = UntilRefused(get_status);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED) << status.error_message();
   EXPECT_THAT(status.error_message(), HasSubstr("the certificate of admin 'operator' has been revoked"));
   EXPECT_TRUE(coordinator->WaitForLog("refused GetStatus", absl::Seconds(5)));
