@@ -10,7 +10,7 @@ namespace fedattn::coordinator {
 namespace {
 
 // The jobs schema. Append new versions; never edit a released one.
-constexpr storage::Migration kMigrations[] = {
+constexpr storage::Migration kJobStoreMigrations[] = {
     {1, "jobs and rounds",
      "CREATE TABLE jobs ("
      "  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
@@ -90,7 +90,7 @@ MetricMap ParseMetrics(const std::string& text) {
 absl::StatusOr<std::unique_ptr<JobStore>> JobStore::Open(const std::filesystem::path& state_dir) {
   RETURN_IF_ERROR(EnsureDirectory(state_dir, 0700));
   ASSIGN_OR_RETURN(std::unique_ptr<storage::Database> db, storage::Database::Open(state_dir / "jobs.db"));
-  RETURN_IF_ERROR(db->Migrate(kMigrations));
+  RETURN_IF_ERROR(db->Migrate(kJobStoreMigrations));
   return std::unique_ptr<JobStore>(new JobStore(std::move(db)));
 }
 

@@ -8,7 +8,7 @@ namespace fedattn::coordinator {
 namespace {
 
 // The coordinator schema. Append new versions; never edit a released one.
-constexpr storage::Migration kMigrations[] = {
+constexpr storage::Migration kSiteRegistryMigrations[] = {
     {1, "sites",
      "CREATE TABLE sites ("
      "  name TEXT PRIMARY KEY,"
@@ -45,7 +45,7 @@ constexpr char kSelectSites[] =
 absl::StatusOr<std::unique_ptr<SiteRegistry>> SiteRegistry::Open(const std::filesystem::path& state_dir) {
   RETURN_IF_ERROR(EnsureDirectory(state_dir, 0700));
   ASSIGN_OR_RETURN(std::unique_ptr<storage::Database> db, storage::Database::Open(state_dir / "coordinator.db"));
-  RETURN_IF_ERROR(db->Migrate(kMigrations));
+  RETURN_IF_ERROR(db->Migrate(kSiteRegistryMigrations));
   return std::unique_ptr<SiteRegistry>(new SiteRegistry(std::move(db)));
 }
 
