@@ -1,4 +1,4 @@
-# fedattn_add_test(NAME SOURCES a.cc b.cc LIBS lib... [LABELS l...] [TIMEOUT s]
+# fedattn_add_test(NAME SOURCES a.cc b.cc LIBS lib... [LABELS label] [TIMEOUT s]
 #                  [ENVIRONMENT_MODIFICATION op...])
 # One executable per test file (or small group), registered with ctest through gtest_discover_tests.
 include(GoogleTest)
@@ -11,6 +11,12 @@ function(fedattn_add_test name)
   # test file spends most of a minute parsing LibTorch.
   if("fedattn_models" IN_LIST T_LIBS)
     target_precompile_headers(${name} REUSE_FROM fedattn_models)
+  endif()
+  # gtest_discover_tests passes the properties on as a flat list, so a second label would become
+  # a stray property name and be lost: ctest -LE would then not leave that test out.
+  list(LENGTH T_LABELS label_count)
+  if(label_count GREATER 1)
+    message(FATAL_ERROR "fedattn_add_test(${name}): one label at most, got '${T_LABELS}'")
   endif()
   if(NOT T_TIMEOUT)
     set(T_TIMEOUT 120)
