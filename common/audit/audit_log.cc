@@ -99,7 +99,7 @@ absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Open(const std::filesystem::
                                               record.status().message()));
     }
     if (record->type == "ledger_entry") log->record_times_[record->seq] = record->time_unix_ms;
-    log->TrackRounds(*record);
+    log->Track(*record);
     start = end + 1;
   }
   if (log->trail_.size() == 0) {
@@ -126,9 +126,13 @@ absl::StatusOr<AuditRecord> AuditLog::AppendLocked(absl::string_view type, json 
   return record;
 }
 
-void AuditLog::TrackRounds(const AuditRecord& record) {
-  if (record.type != "round_committed" && record.type != "round_abandoned") return;
+void AuditLog::Track(const AuditRecord& record) {
   const auto job = record.data.find("job");
+  if (job != record.data.end() && job->is_string()) {
+    if (record.type == "job_submitted") submitted_jobs_.insert(job->get<std::string>());
+    if (record.type == "job_finished") finished_jobs_.insert(job->get<std::string>());
+  }
+  if (record.type != "round_committed" && record.type != "round_abandoned") return;
   const auto round = record.data.find("round");
   if (job == record.data.end() || !job->is_string() || round == record.data.end() || !round->is_number_integer()) {
     return;
@@ -144,7 +148,7 @@ void AuditLog::TrackRounds(const AuditRecord& record) {
 absl::StatusOr<int64_t> AuditLog::Append(absl::string_view type, json data) {
   absl::MutexLock lock(&mu_);
   ASSIGN_OR_RETURN(AuditRecord record, AppendLocked(type, std::move(data)));
-  TrackRounds(record);
+  Track(record);
   return record.seq;
 }
 
@@ -222,6 +226,16 @@ std::vector<int64_t> AuditLog::CommittedRounds(absl::string_view job) const {
   absl::MutexLock lock(&mu_);
   const auto it = committed_.find(job);
   return it == committed_.end() ? std::vector<int64_t>() : it->second;
+}
+
+bool AuditLog::HasJobSubmitted(absl::string_view job) const {
+  absl::MutexLock lock(&mu_);
+  return submitted_jobs_.contains(job);
+}
+
+bool AuditLog::HasJobFinished(absl::string_view job) const {
+  absl::MutexLock lock(&mu_);
+  return finished_jobs_.contains(job);
 }
 
 absl::StatusOr<std::string> AuditLog::Export(absl::string_view actor) {

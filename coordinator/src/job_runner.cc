@@ -8,9 +8,11 @@
 #include <random>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
 #include "fedattn/common/failpoint.h"
 #include "fedattn/common/files.h"
 #include "fedattn/common/logging.h"
@@ -153,6 +155,7 @@ absl::Status JobRunner::RunJob() {
   }
   if (current.committed_rounds > 0) {
     RETURN_IF_ERROR(LoadCommitted(current.committed_rounds));
+    PruneRoundFiles(JobDir(), current.committed_rounds, spec_.checkpoint_every);
     spdlog::info("job '{}' resumes after round {} of {}", job_.id, current.committed_rounds, spec_.rounds);
   } else {
     RETURN_IF_ERROR(EnsureInitialModel());
@@ -579,13 +582,28 @@ absl::Status JobRunner::Commit(int64_t round, const strategy::RoundSummary& summ
   spdlog::info("job '{}' round {}/{} committed: {} result(s), {} failure(s); validation {}", job_.id, round,
                spec_.rounds, summary.num_results, summary.failures.size(),
                shown.empty() ? "not evaluated" : absl::StrJoin(shown, " "));
-  // The previous round's files are no longer the resume point; keep every checkpoint_every-th.
-  const int64_t previous = round - 1;
-  std::error_code ignored;
-  std::filesystem::remove(StrategyStatePath(dir, previous), ignored);
-  const bool keep = previous == 0 || (spec_.checkpoint_every > 0 && previous % spec_.checkpoint_every == 0);
-  if (!keep) std::filesystem::remove(CheckpointPath(dir, previous), ignored);
+  PruneRoundFiles(dir, round, spec_.checkpoint_every);
   return absl::OkStatus();
+}
+
+void JobRunner::PruneRoundFiles(const std::filesystem::path& dir, int64_t round, int64_t checkpoint_every) {
+  // Files of rounds before the resume point are history: the server optimizer's state goes, and
+  // so do the model checkpoints but round 0's and every checkpoint_every-th. A scan rather than
+  // round - 1 alone, so files a stopped coordinator left unpruned go on its next start.
+  std::error_code error;
+  std::vector<std::filesystem::path> stale;
+  for (const std::filesystem::directory_entry& entry : std::filesystem::directory_iterator(dir, error)) {
+    const std::string name = entry.path().filename().string();
+    absl::string_view rest = name;
+    const bool strategy_state = absl::ConsumePrefix(&rest, "strategy-");
+    if (!strategy_state && !absl::ConsumePrefix(&rest, "round-")) continue;
+    int64_t number = 0;
+    if (!absl::ConsumeSuffix(&rest, ".safetensors") || !absl::SimpleAtoi(rest, &number) || number >= round) continue;
+    const bool keep = !strategy_state && (number == 0 || (checkpoint_every > 0 && number % checkpoint_every == 0));
+    if (!keep) stale.push_back(entry.path());
+  }
+  if (error) spdlog::warn("cannot list {} to prune it: {}", dir.string(), error.message());
+  for (const std::filesystem::path& path : stale) std::filesystem::remove(path, error);
 }
 
 absl::Status JobRunner::RunSecAgg(int64_t round, strategy::Strategy& strategy) {

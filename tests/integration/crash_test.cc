@@ -4,12 +4,14 @@
 // The job must complete, with every round committed exactly once (only a commit the log marks
 // abandoned runs again), each site releasing each round once and never twice under one round
 // number, each release trained from the model the previous round committed, every ledger entry
-// logged with a receipt, and the audit export verifying. The ledger-write kills are in audit_test.
+// logged with a receipt, the log saying once that the job ended, no earlier round's files left
+// behind, and the audit export verifying. The ledger-write kills are in audit_test.
 #include <map>
 #include <set>
 
 #include "absl/strings/str_split.h"
 #include "fedattn/common/files.h"
+#include "gmock/gmock.h"
 #include "util/federation_fixture.h"
 
 namespace fedattn::testing {
@@ -22,11 +24,14 @@ struct Crash {
   std::string failpoint;  // name@hit: round 2's stage unless said otherwise
   bool coordinator;       // else hospital-a's agent
 };
+void PrintTo(const Crash& crash, std::ostream* out) { *out << crash.failpoint; }
 
 // What the coordinator's audit log says about the job's commits.
 struct Commits {
   std::map<int64_t, std::vector<std::string>> models;  // round -> model hash of each round_committed
   std::map<int64_t, int> abandoned;                    // round -> round_abandoned records
+  int submitted = 0;                                   // job_submitted records
+  std::vector<std::string> finished;                   // the state of each job_finished record
 };
 
 Commits ReadCommits(const std::filesystem::path& exported, const std::string& job) {
@@ -38,6 +43,8 @@ Commits ReadCommits(const std::filesystem::path& exported, const std::string& jo
     if (!data.is_object() || data.value("job", "") != job) continue;
     if (record["type"] == "round_committed") commits.models[data["round"]].push_back(data["model_sha256"]);
     if (record["type"] == "round_abandoned") ++commits.abandoned[data["round"]];
+    if (record["type"] == "job_submitted") ++commits.submitted;
+    if (record["type"] == "job_finished") commits.finished.push_back(data["state"]);
   }
   return commits;
 }
@@ -52,6 +59,11 @@ class CrashTest : public FederationFixture, public ::testing::WithParamInterface
   CrashTest() : FederationFixture(kSites) {}
 };
 
+class CrashSubmitTest : public FederationFixture {
+ protected:
+  CrashSubmitTest() : FederationFixture(kSites) {}
+};
+
 TEST_P(CrashTest, TheJobResumesAndNoCommittedRoundIsLostOrRedone) {
   const Crash crash = GetParam();
   StartWithFailpoint(crash.failpoint, crash.coordinator, "hospital-a");
@@ -60,7 +72,8 @@ TEST_P(CrashTest, TheJobResumesAndNoCommittedRoundIsLostOrRedone) {
                                                               .secagg = true,
                                                               .strategy = "fedadam",
                                                               .train_deadline_s = 20,
-                                                              .stage_deadline_s = 8}));
+                                                              .stage_deadline_s = 8,
+                                                              .checkpoint_every = 0}));
 
   ASSERT_TRUE(RestartAfterFailpoint(crash.coordinator, "hospital-a", absl::Seconds(150)));
   const CommandResult waited = Wait(id);
@@ -96,6 +109,17 @@ TEST_P(CrashTest, TheJobResumesAndNoCommittedRoundIsLostOrRedone) {
         << "round " << round << " committed again without being abandoned";
     EXPECT_EQ(models->second.back(), committed[round]) << "round " << round;
   }
+  EXPECT_EQ(commits.submitted, 1);
+  EXPECT_EQ(commits.finished, std::vector<std::string>{"completed"}) << "the log must say once that the job ended";
+
+  // The job's directory: with checkpoint.every 0, round 0's model and the last round's files
+  // alone, even after a kill in the pruning window.
+  std::set<std::string> files;
+  for (const auto& entry : std::filesystem::directory_iterator(CoordinatorJobDir(id))) {
+    const std::string name = entry.path().filename().string();
+    if (name.starts_with("round-") || name.starts_with("strategy-")) files.insert(name);
+  }
+  EXPECT_EQ(files, (std::set<std::string>{"round-0.safetensors", "round-2.safetensors", "strategy-2.safetensors"}));
 
   // Each site: one release per round (a round number is never reused for a second release),
   // trained from the previous round's committed model, logged with a receipt.
@@ -125,6 +149,7 @@ INSTANTIATE_TEST_SUITE_P(
         Crash{"coordinator.after_checkpoint@2", true},      // new model saved, not committed
         Crash{"coordinator.after_strategy_state@2", true},  // FedAdam moments saved, not committed
         Crash{"coordinator.after_commit@1", true},          // round 1 committed, files not pruned
+        Crash{"coordinator.after_commit@2", true},          // the last round committed, job_finished not logged
         // hospital-a's agent, at each stage of its part in a round.
         Crash{"agent.after_download@2", false},       // model in hand, nothing trained or charged
         Crash{"agent.after_advertise@2", false},      // released, keys advertised
@@ -132,6 +157,25 @@ INSTANTIATE_TEST_SUITE_P(
         Crash{"agent.after_masked_upload@2", false},  // masked update sent, unmasking not done
         Crash{"agent.after_unmask@1", false}),        // its part in round 1 done
     [](const ::testing::TestParamInfo<Crash>& info) { return FailpointTestName(info.param.failpoint); });
+
+// Killed between recording a job and logging its job_submitted: the operator never got the id,
+// so on restart the job is failed, never run, and the log holds nothing of it.
+TEST_F(CrashSubmitTest, AJobWhoseSubmissionWasNeverLoggedIsFailedNotRun) {
+  StartWithFailpoint("coordinator.after_job_created", true, "hospital-a");
+  const CommandResult submitted = federation_.Cli(
+      {"job", "submit", WriteJob(federation_.root(), {.name = "unlogged", .rounds = 1}).string()});
+  EXPECT_NE(submitted.exit_code, 0) << submitted.output;
+  ASSERT_TRUE(RestartAfterFailpoint(true, "hospital-a", absl::Seconds(30)));
+
+  const nlohmann::json status = JobStatus("unlogged-1");
+  EXPECT_EQ(status["state"], "failed") << status;
+  EXPECT_THAT(status.value("error", ""), ::testing::HasSubstr("before the submission reached the audit log"));
+  EXPECT_FALSE(status.contains("round_history") && !status["round_history"].empty()) << status;
+
+  const std::filesystem::path exported = ExportAudit();
+  EXPECT_EQ(federation_.Cli({"audit", "verify", exported.string()}).exit_code, 0);
+  EXPECT_THAT(*ReadFile(exported), ::testing::Not(::testing::HasSubstr("unlogged-1")));
+}
 
 }  // namespace
 }  // namespace fedattn::testing

@@ -25,7 +25,8 @@ std::filesystem::path WriteJob(const std::filesystem::path& dir, const JobOption
       min_sites, "\n  strategy:\n    name: ", options.strategy, "\n  local:\n    epochs: 1\n    batch_size: ",
       options.batch_size, "\n    lr: 3.0e-3\n    threads: 1\n", privacy, "  secagg:\n    enabled: ",
       options.secagg ? "true" : "false", "\n    max_dropout_fraction: 0.0\n", "  deadlines:\n    train_s: ",
-      options.train_deadline_s, "\n    stage_s: ", options.stage_deadline_s, "\n");
+      options.train_deadline_s, "\n    stage_s: ", options.stage_deadline_s, "\n",
+      "  checkpoint:\n    every: ", options.checkpoint_every, "\n");
   return path;
 }
 

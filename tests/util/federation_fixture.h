@@ -30,6 +30,7 @@ struct JobOptions {
   std::string strategy = "fedavg";
   int train_deadline_s = 60;
   int stage_deadline_s = 20;
+  int checkpoint_every = 1;  // job.checkpoint.every
 };
 std::filesystem::path WriteJob(const std::filesystem::path& dir, const JobOptions& options);
 
@@ -57,6 +58,10 @@ class FederationFixture : public ::testing::Test {
   CommandResult Compare(const std::string& site, const std::filesystem::path& exported);
   // `site`'s signed ledger, read from its state directory.
   std::vector<agent::SignedLedgerEntry> Ledger(const std::string& site);
+  // The coordinator's directory for job `id` (its checkpoints and strategy state).
+  std::filesystem::path CoordinatorJobDir(const std::string& id) const {
+    return federation_.Kit("coordinator") / "state" / "jobs" / id;
+  }
 
   // Kill tests (docs/operations.md, "Fault injection"): starts the coordinator and every site,
   // with FEDATTN_FAILPOINT=`failpoint` armed in the coordinator or else in `victim`'s agent, and

@@ -128,6 +128,29 @@ TEST_F(AuditLogTest, RecordedEpsilonMatchesAnIndependentAccountant) {
   }
 }
 
+// A restarted coordinator completes the log from these (JobManager::ResumeJobs), so they must
+// survive a reopen.
+TEST_F(AuditLogTest, KnowsWhichJobsItLoggedAsSubmittedAndFinished) {
+  {
+    auto log = OpenLog();
+    ASSERT_TRUE(log->Append("job_submitted", {{"job", "job-1"}, {"name", "job"}, {"by", "admin"}, {"rounds", 2},
+                                              {"config_sha256", "ab"}})
+                    .ok());
+    ASSERT_TRUE(log->Append("job_submitted", {{"job", "job-2"}, {"name", "job"}, {"by", "admin"}, {"rounds", 2},
+                                              {"config_sha256", "cd"}})
+                    .ok());
+    ASSERT_TRUE(log->Append("job_finished", {{"job", "job-1"}, {"state", "completed"}, {"error", ""}}).ok());
+    EXPECT_TRUE(log->HasJobFinished("job-1"));
+    EXPECT_FALSE(log->HasJobFinished("job-2"));
+  }
+  auto log = OpenLog();
+  EXPECT_TRUE(log->HasJobSubmitted("job-1"));
+  EXPECT_TRUE(log->HasJobSubmitted("job-2"));
+  EXPECT_FALSE(log->HasJobSubmitted("job-3"));
+  EXPECT_TRUE(log->HasJobFinished("job-1"));
+  EXPECT_FALSE(log->HasJobFinished("job-2"));
+}
+
 TEST_F(AuditLogTest, ReopensAfterACrashThatCutTheLastLine) {
   TestSite site("st-marys", &ca_);
   const auto entry = site.Next("job-1", 1, 0.1, 1.1, 50);

@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -78,6 +79,9 @@ class AuditLog {
                                                                            absl::string_view job) const;
   // Every round of `job` the log records as committed (and not abandoned since).
   std::vector<int64_t> CommittedRounds(absl::string_view job) const;
+  // Whether the log holds `job`'s job_submitted and job_finished records.
+  bool HasJobSubmitted(absl::string_view job) const;
+  bool HasJobFinished(absl::string_view job) const;
 
   // Logs the export (by `actor`), signs the head and returns the whole log.
   [[nodiscard]] absl::StatusOr<std::string> Export(absl::string_view actor);
@@ -87,7 +91,7 @@ class AuditLog {
   absl::StatusOr<AuditRecord> AppendLocked(absl::string_view type, nlohmann::json data)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status CheckpointLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void TrackRounds(const AuditRecord& record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Track(const AuditRecord& record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<Receipt> ReceiptFor(const LoggedEntry& logged, int64_t time_unix_ms) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
@@ -99,6 +103,8 @@ class AuditLog {
   AuditTrail trail_ ABSL_GUARDED_BY(mu_);
   std::map<int64_t, int64_t> record_times_ ABSL_GUARDED_BY(mu_);  // ledger record seq -> time
   std::map<std::string, std::vector<int64_t>, std::less<>> committed_ ABSL_GUARDED_BY(mu_);
+  std::set<std::string, std::less<>> submitted_jobs_ ABSL_GUARDED_BY(mu_);
+  std::set<std::string, std::less<>> finished_jobs_ ABSL_GUARDED_BY(mu_);
   absl::Status broken_ ABSL_GUARDED_BY(mu_);  // set when a write failed: the file is behind
 };
 

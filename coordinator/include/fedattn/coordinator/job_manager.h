@@ -20,7 +20,8 @@ class JobManager {
   explicit JobManager(JobContext context) : context_(context) {}
   ~JobManager() { Shutdown(); }
 
-  // Starts a runner for every job left queued or running by the previous process.
+  // Starts a runner for every job left queued or running by the previous process, and completes
+  // the audit log where that process stopped between a job's record and its log entry.
   [[nodiscard]] absl::Status ResumeJobs();
   // Validates the job (the same parser the sites use), records it and starts it.
   // INVALID_ARGUMENT listing the config's problems.
@@ -39,6 +40,8 @@ class JobManager {
 
  private:
   absl::Status StartRunner(const JobRecord& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Appends job_finished; a failed write is logged, the job's end in the store stands.
+  void LogJobFinished(const std::string& job_id, const std::string& state, const std::string& error);
 
   JobContext context_;
   absl::Mutex mu_;

@@ -63,6 +63,10 @@ class JobRunner {
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<JobRunner>> Start(JobContext context, JobRecord job);
   ~JobRunner();  // stops the thread (the job stays as it is in the store)
 
+  // Removes from a job's directory the files of rounds before `round`: their server optimizer
+  // state, and their checkpoints but round 0's and every `checkpoint_every`-th.
+  static void PruneRoundFiles(const std::filesystem::path& dir, int64_t round, int64_t checkpoint_every);
+
   const std::string& job_id() const { return job_.id; }
   bool finished() const { return finished_.load(); }
   void Cancel();
