@@ -63,12 +63,14 @@ void FederationFixture::StartSite(const std::string& site, const std::vector<std
 
 void FederationFixture::WaitOnline(size_t sites) {
   const absl::Time deadline = absl::Now() + absl::Seconds(60);
+  std::string last_status;
   while (absl::Now() < deadline) {
-    const nlohmann::json json = nlohmann::json::parse(federation_.Status().output, nullptr, false);
+    last_status = federation_.Status().output;
+    const nlohmann::json json = nlohmann::json::parse(last_status, nullptr, false);
     if (json.is_object() && json.value("sites_online", 0) >= static_cast<int>(sites)) return;
     absl::SleepFor(absl::Milliseconds(200));
   }
-  ADD_FAILURE() << "sites did not come online:\n" << Logs();
+  ADD_FAILURE() << "sites did not come online; the last fedattn status said:\n" << last_status << "\n" << Logs();
 }
 
 std::string FederationFixture::Submit(const std::filesystem::path& job) {
