@@ -591,6 +591,7 @@ void JobRunner::PruneRoundFiles(const std::filesystem::path& dir, int64_t round,
   // so do the model checkpoints but round 0's and every checkpoint_every-th. A scan rather than
   // round - 1 alone, so files a stopped coordinator left unpruned go on its next start.
   std::error_code error;
+  if (!std::filesystem::exists(dir, error)) return;  // a job that failed before its first file
   std::vector<std::filesystem::path> stale;
   for (const std::filesystem::directory_entry& entry : std::filesystem::directory_iterator(dir, error)) {
     const std::string name = entry.path().filename().string();
